@@ -1,0 +1,326 @@
+// pybind11 bindings: check every array at the boundary, release the GIL, call
+// the kernels. Built once per instruction set as emfast._core_<isa>.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <string>
+
+#include "../core.hpp"
+
+#ifndef EMFAST_MODULE
+#error "EMFAST_MODULE must name the extension module"
+#endif
+#ifndef EMFAST_COMPILER
+#define EMFAST_COMPILER "unknown"
+#endif
+
+namespace py = pybind11;
+using emfast::Cov;
+using Array = py::array;
+using F64 = py::array_t<double, py::array::c_style>;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// 4 for native float32, 8 for native float64, 0 otherwise (dtype objects are
+// not unique, so compare their properties rather than their identity).
+int float_size(const py::dtype& dt) {
+    const char order = dt.byteorder();
+    const bool native = order == '=' || order == '|' ||
+                        (order == '<') == (py::module_::import("sys").attr("byteorder").cast<std::string>() == "little");
+    if (dt.kind() != 'f' || !native) return 0;
+    return dt.itemsize() == 4 || dt.itemsize() == 8 ? int(dt.itemsize()) : 0;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+    if (a < 0 || b < 0 || (a > 0 && b > std::numeric_limits<int64_t>::max() / a))
+        fail(std::string("size overflow in ") + what);
+    return a * b;
+}
+
+// X: a 2-D float32/float64 array, any element-aligned strides.
+emfast::Data as_data(const Array& X) {
+    if (X.ndim() != 2) fail("X must be a 2-D array");
+    emfast::Data d;
+    const int size = float_size(X.dtype());
+    if (size == 0) fail("X must be float32 or float64");
+    d.is_float = size == 4;
+    const int64_t item = d.is_float ? 4 : 8;
+    d.n = X.shape(0);
+    d.d = X.shape(1);
+    if (d.n < 1 || d.d < 1) fail("X must have at least one row and one column");
+    checked_mul(d.n, d.d, "X");
+    if (X.strides(0) % item || X.strides(1) % item) fail("X strides must be multiples of its item size");
+    if (reinterpret_cast<uintptr_t>(X.data()) % uintptr_t(item)) fail("X must be aligned");
+    d.row_stride = X.strides(0) / item;
+    d.col_stride = X.strides(1) / item;
+    d.ptr = X.data();
+    return d;
+}
+
+const double* as_vector(const py::object& o, int64_t n, const char* name, F64& keep) {
+    if (o.is_none()) return nullptr;
+    keep = F64::ensure(o);
+    if (!keep || keep.ndim() != 1 || keep.shape(0) != n)
+        fail(std::string(name) + " must be a float64 array of shape (" + std::to_string(n) + ",)");
+    return keep.data();
+}
+
+void check_shape(const F64& a, std::initializer_list<int64_t> shape, const char* name) {
+    bool ok = a.ndim() == int64_t(shape.size());
+    int i = 0;
+    for (int64_t s : shape) ok = ok && a.shape(i++) == s;
+    if (!ok) fail(std::string(name) + " has the wrong shape");
+}
+
+struct ParamArrays {
+    F64 log_weights, means, prec_chol;
+    emfast::Params p;
+};
+
+ParamArrays as_params(const F64& log_weights, const F64& means, const F64& prec_chol, const std::string& cov,
+                      int64_t D) {
+    ParamArrays a{log_weights, means, prec_chol, {}};
+    a.p.cov = emfast::parse_cov(cov);
+    if (means.ndim() != 2 || means.shape(1) != D) fail("means must have shape (n_components, n_features)");
+    const int64_t K = means.shape(0);
+    if (K < 1) fail("n_components must be at least 1");
+    check_shape(log_weights, {K}, "log_weights");
+    switch (a.p.cov) {
+        case Cov::Full: check_shape(prec_chol, {K, D, D}, "precisions_cholesky"); break;
+        case Cov::Tied: check_shape(prec_chol, {D, D}, "precisions_cholesky"); break;
+        case Cov::Diag: check_shape(prec_chol, {K, D}, "precisions_cholesky"); break;
+        case Cov::Spherical: check_shape(prec_chol, {K}, "precisions_cholesky"); break;
+    }
+    a.p.K = K;
+    a.p.D = D;
+    a.p.log_weights = log_weights.data();
+    a.p.means = means.data();
+    a.p.prec_chol = prec_chol.data();
+    return a;
+}
+
+py::array_t<double> to_numpy(const std::vector<double>& v, std::vector<py::ssize_t> shape) {
+    py::array_t<double> a(shape);
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
+std::vector<py::ssize_t> cov_shape(Cov cov, int64_t K, int64_t D) {
+    switch (cov) {
+        case Cov::Full: return {K, D, D};
+        case Cov::Tied: return {D, D};
+        case Cov::Diag: return {K, D};
+        default: return {K};
+    }
+}
+
+py::dict stats_to_dict(const emfast::Stats& s) {
+    py::dict d;
+    d["s0"] = to_numpy(s.s0, {s.K});
+    d["s1"] = to_numpy(s.s1, {s.K, s.D});
+    d["s2"] = to_numpy(s.s2, cov_shape(s.cov, s.K, s.D));
+    d["centers"] = to_numpy(s.centers, {s.K, s.D});
+    d["loglik"] = s.loglik;
+    d["weight"] = s.weight;
+    d["worst_value"] = to_numpy(s.worst_value, {py::ssize_t(s.worst_value.size())});
+    py::array_t<int64_t> rows(py::ssize_t(s.worst_row.size()));
+    std::copy(s.worst_row.begin(), s.worst_row.end(), rows.mutable_data());
+    d["worst_row"] = rows;
+    return d;
+}
+
+py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log_weights, const F64& means,
+                 const F64& prec_chol, const std::string& cov, const F64& shift, int n_threads, int n_worst) {
+    const emfast::Data data = as_data(X);
+    F64 wkeep;
+    const double* w = as_vector(sample_weight, data.n, "sample_weight", wkeep);
+    ParamArrays pa = as_params(log_weights, means, prec_chol, cov, data.d);
+    check_shape(shift, {data.d}, "shift");
+    if (n_worst < 0 || n_worst > 1 << 20) fail("n_worst out of range");
+    emfast::Stats st;
+    {
+        py::gil_scoped_release nogil;
+        emfast::em_pass(data, w, pa.p, shift.data(), n_threads, n_worst, st);
+    }
+    return stats_to_dict(st);
+}
+
+py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::object& labels,
+                    const py::object& resp, const F64& centers, const std::string& cov, const F64& shift,
+                    int n_threads) {
+    const emfast::Data data = as_data(X);
+    F64 wkeep;
+    const double* w = as_vector(sample_weight, data.n, "sample_weight", wkeep);
+    if (centers.ndim() != 2 || centers.shape(1) != data.d) fail("centers must have shape (n_components, n_features)");
+    const int64_t K = centers.shape(0);
+    if (K < 1) fail("n_components must be at least 1");
+    check_shape(shift, {data.d}, "shift");
+    emfast::Resp r;
+    py::array_t<int64_t, py::array::c_style> lab;
+    Array rsp;
+    if (labels.is_none() == resp.is_none()) fail("give exactly one of labels and resp");
+    if (!labels.is_none()) {
+        lab = py::array_t<int64_t, py::array::c_style>::ensure(labels);
+        if (!lab || lab.ndim() != 1 || lab.shape(0) != data.n) fail("labels must be int64 of shape (n_samples,)");
+        const int64_t* l = lab.data();
+        for (int64_t i = 0; i < data.n; ++i)
+            if (l[i] < -1 || l[i] >= K) fail("labels out of range");
+        r.labels = l;
+    } else {
+        rsp = resp.cast<Array>();
+        const int64_t item = data.is_float ? 4 : 8;
+        if (rsp.ndim() != 2 || rsp.shape(0) != data.n || rsp.shape(1) != K) fail("resp must have shape (n, K)");
+        if (float_size(rsp.dtype()) != item) fail("resp must have the dtype of X");
+        if (rsp.strides(0) % item || rsp.strides(1) % item) fail("resp strides must be multiples of its item size");
+        r.resp = rsp.data();
+        r.row_stride = rsp.strides(0) / item;
+        r.col_stride = rsp.strides(1) / item;
+    }
+    emfast::Stats st;
+    const Cov c = emfast::parse_cov(cov);
+    {
+        py::gil_scoped_release nogil;
+        emfast::fixed_pass(data, w, r, c, K, centers.data(), shift.data(), n_threads, st);
+    }
+    return stats_to_dict(st);
+}
+
+Array score(const Array& X, const F64& log_weights, const F64& means, const F64& prec_chol, const std::string& cov,
+            const F64& shift, const std::string& what, int n_threads) {
+    const emfast::Data data = as_data(X);
+    ParamArrays pa = as_params(log_weights, means, prec_chol, cov, data.d);
+    check_shape(shift, {data.d}, "shift");
+    emfast::Score s;
+    if (what == "log_prob_norm") s = emfast::Score::LogProbNorm;
+    else if (what == "proba") s = emfast::Score::Proba;
+    else if (what == "log_resp") s = emfast::Score::LogResp;
+    else if (what == "predict") s = emfast::Score::Predict;
+    else if (what == "weighted_log_prob") s = emfast::Score::WeightedLogProb;
+    else if (what == "mahalanobis") s = emfast::Score::Mahalanobis;
+    else fail("unknown score '" + what + "'");
+    const int64_t K = pa.p.K;
+    checked_mul(data.n, K, "output");
+    Array out;
+    if (s == emfast::Score::Predict)
+        out = py::array_t<int64_t>(data.n);
+    else if (s == emfast::Score::LogProbNorm)
+        out = data.is_float ? Array(py::array_t<float>(data.n)) : Array(py::array_t<double>(data.n));
+    else
+        out = data.is_float ? Array(py::array_t<float>({data.n, K})) : Array(py::array_t<double>({data.n, K}));
+    void* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        emfast::score_pass(data, pa.p, shift.data(), s, o, n_threads);
+    }
+    return out;
+}
+
+py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers, const std::string& cov,
+                double reg_covar, double empty_threshold, double scale) {
+    emfast::Stats st;
+    st.cov = emfast::parse_cov(cov);
+    if (s1.ndim() != 2) fail("s1 must be 2-D");
+    st.K = s1.shape(0);
+    st.D = s1.shape(1);
+    check_shape(s0, {st.K}, "s0");
+    check_shape(centers, {st.K, st.D}, "centers");
+    {
+        auto shp = cov_shape(st.cov, st.K, st.D);
+        bool ok = s2.ndim() == py::ssize_t(shp.size());
+        for (size_t i = 0; ok && i < shp.size(); ++i) ok = s2.shape(py::ssize_t(i)) == shp[i];
+        if (!ok) fail("s2 has the wrong shape");
+    }
+    if (!(reg_covar >= 0.0)) fail("reg_covar must be non-negative");
+    st.s0.assign(s0.data(), s0.data() + st.K);
+    st.s1.assign(s1.data(), s1.data() + st.K * st.D);
+    st.s2.assign(s2.data(), s2.data() + s2.size());
+    emfast::MStepResult r;
+    {
+        py::gil_scoped_release nogil;
+        r = emfast::m_step(st, centers.data(), reg_covar, empty_threshold, scale);
+    }
+    py::dict d;
+    d["weights"] = to_numpy(r.weights, {st.K});
+    d["means"] = to_numpy(r.means, {st.K, st.D});
+    d["covariances"] = to_numpy(r.covariances, cov_shape(st.cov, st.K, st.D));
+    d["precisions_cholesky"] = to_numpy(r.prec_chol, cov_shape(st.cov, st.K, st.D));
+    d["jitter"] = to_numpy(r.jitter, {py::ssize_t(r.jitter.size())});
+    py::array_t<bool> empty(st.K);
+    for (int64_t k = 0; k < st.K; ++k) empty.mutable_data()[k] = r.empty[size_t(k)] != 0;
+    d["empty"] = empty;
+    return d;
+}
+
+py::tuple precision_cholesky(const F64& covariances, const std::string& cov, double scale) {
+    const Cov c = emfast::parse_cov(cov);
+    int64_t K, D;
+    switch (c) {
+        case Cov::Full:
+            if (covariances.ndim() != 3 || covariances.shape(1) != covariances.shape(2)) fail("bad covariances");
+            K = covariances.shape(0), D = covariances.shape(1);
+            break;
+        case Cov::Tied:
+            if (covariances.ndim() != 2 || covariances.shape(0) != covariances.shape(1)) fail("bad covariances");
+            K = 1, D = covariances.shape(0);
+            break;
+        case Cov::Diag:
+            if (covariances.ndim() != 2) fail("bad covariances");
+            K = covariances.shape(0), D = covariances.shape(1);
+            break;
+        default:
+            if (covariances.ndim() != 1) fail("bad covariances");
+            K = covariances.shape(0), D = 1;
+    }
+    std::vector<double> cv(covariances.data(), covariances.data() + covariances.size());
+    std::vector<double> pc(cv.size()), jit(static_cast<size_t>(K));
+    {
+        py::gil_scoped_release nogil;
+        emfast::precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data());
+    }
+    std::vector<py::ssize_t> shape(covariances.shape(), covariances.shape() + covariances.ndim());
+    return py::make_tuple(to_numpy(cv, shape), to_numpy(pc, shape), to_numpy(jit, {K}));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(EMFAST_MODULE, m) {
+    m.doc() = "emfast kernels, built for one instruction set (see emfast.show_config())";
+    m.def("em_pass", &em_pass, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
+          py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
+          py::arg("n_worst") = 0, "Fused E-step + sufficient statistics over X.");
+    m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
+          py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
+          "Sufficient statistics of X under fixed responsibilities.");
+    m.def("score", &score, py::arg("X"), py::arg("log_weights"), py::arg("means"), py::arg("precisions_cholesky"),
+          py::arg("covariance_type"), py::arg("shift"), py::arg("what"), py::arg("n_threads") = 0,
+          "Read-only pass: log p(x), responsibilities, labels or Mahalanobis distances.");
+    m.def("m_step", &m_step, py::arg("s0"), py::arg("s1"), py::arg("s2"), py::arg("centers"),
+          py::arg("covariance_type"), py::arg("reg_covar"), py::arg("empty_threshold"), py::arg("scale"),
+          "Parameters from sufficient statistics.");
+    m.def("precision_cholesky", &precision_cholesky, py::arg("covariances"), py::arg("covariance_type"),
+          py::arg("scale"), "Precision Cholesky factors (with jitter where needed).");
+    m.def("max_threads", &emfast::max_threads);
+    m.def(
+        "cpu_supports",
+        [](const std::string& feature) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_cpu_init();
+            if (feature == "avx2") return bool(__builtin_cpu_supports("avx2"));
+            if (feature == "fma") return bool(__builtin_cpu_supports("fma"));
+            if (feature == "avx512f") return bool(__builtin_cpu_supports("avx512f"));
+            if (feature == "avx512dq") return bool(__builtin_cpu_supports("avx512dq"));
+            if (feature == "avx512bw") return bool(__builtin_cpu_supports("avx512bw"));
+            if (feature == "avx512vl") return bool(__builtin_cpu_supports("avx512vl"));
+#endif
+            (void)feature;
+            return false;
+        },
+        py::arg("feature"), "Whether the CPU and the OS support an x86 instruction-set extension.");
+    m.attr("simd") = emfast::simd_name();
+    m.attr("openmp") = emfast::have_openmp();
+    m.attr("compiler") = EMFAST_COMPILER;
+}

@@ -1,0 +1,108 @@
+// The public C++ interface of the emfast kernels (no Python here).
+//
+// Everything is built on one primitive, a pass over the rows of X that yields
+// mergeable sufficient statistics (DESIGN.md):
+//   S0_k = sum w r_k,  S1_k = sum w r_k (x - c_k),  S2_k = sum w r_k (x - c_k)(x - c_k)^T
+// (diagonal / scalar / pooled for diag, spherical, tied), centred on c_k and
+// accumulated in float64 whatever the input dtype.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace emfast {
+
+enum class Cov : int { Full = 0, Tied = 1, Diag = 2, Spherical = 3 };
+
+Cov parse_cov(const std::string& name);
+const char* cov_name(Cov cov);
+
+// Number of doubles of a covariance-shaped array (covariances_, precisions_cholesky_).
+int64_t cov_size(Cov cov, int64_t K, int64_t D);
+// Number of doubles of the second-order statistic.
+inline int64_t s2_size(Cov cov, int64_t K, int64_t D) { return cov_size(cov, K, D); }
+
+// Rows of a matrix of float32 or float64 with arbitrary strides (in elements).
+struct Data {
+    const void* ptr = nullptr;
+    bool is_float = false;  // float32 if true, else float64
+    int64_t n = 0, d = 0;
+    int64_t row_stride = 0, col_stride = 0;
+};
+
+// A Gaussian mixture in float64, laid out as scikit-learn's attributes.
+struct Params {
+    Cov cov = Cov::Full;
+    int64_t K = 0, D = 0;
+    const double* log_weights = nullptr;  // K
+    const double* means = nullptr;        // K x D
+    const double* prec_chol = nullptr;    // full K x D x D (upper), tied D x D, diag K x D, spherical K
+};
+
+// Sufficient statistics of one pass; they add.
+struct Stats {
+    Cov cov = Cov::Full;
+    int64_t K = 0, D = 0;
+    std::vector<double> s0, s1, s2;
+    std::vector<double> centers;  // K x D: what S1 and S2 are centred on
+    double loglik = 0.0;      // sum of w * log p(x)   (E-step passes only)
+    double weight = 0.0;      // sum of w
+    // The rows with the lowest log p(x) (E-step passes only), for re-seeding
+    // components that lost all their points: ascending (value, row).
+    std::vector<double> worst_value;
+    std::vector<int64_t> worst_row;
+
+    Stats() = default;
+    Stats(Cov c, int64_t k, int64_t d)
+        : cov(c), K(k), D(d), s0(size_t(k), 0.0), s1(size_t(k * d), 0.0), s2(size_t(s2_size(c, k, d)), 0.0) {}
+};
+
+// The fused E-step + statistics pass (one EM iteration's pass over X).
+// Statistics are centred on the current means. `shift` (D) is a point near
+// the data subtracted from every row before the float arithmetic.
+void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift,
+             int n_threads, int n_worst, Stats& out);
+
+// A statistics pass with fixed responsibilities: hard `labels` (-1 = none) or
+// soft `resp` (N x K, the dtype of X, any strides); exactly one is given.
+struct Resp {
+    const int64_t* labels = nullptr;
+    const void* resp = nullptr;
+    int64_t row_stride = 0, col_stride = 0;
+};
+void fixed_pass(const Data& X, const double* sample_weight, const Resp& resp, Cov cov, int64_t K,
+                const double* centers, const double* shift, int n_threads, Stats& out);
+
+// Read-only passes. `out` has the dtype of X (int64 for Predict).
+enum class Score : int {
+    LogProbNorm = 0,      // N: log p(x)
+    Proba = 1,            // N x K: responsibilities
+    LogResp = 2,          // N x K: log responsibilities
+    Predict = 3,          // N: argmax_k of the weighted log-probabilities
+    WeightedLogProb = 4,  // N x K: log pi_k + log N(x | k)
+    Mahalanobis = 5,      // N x K: squared Mahalanobis distances
+};
+void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, int n_threads);
+
+// The M-step: statistics -> parameters (float64 throughout).
+struct MStepResult {
+    std::vector<double> weights, means, covariances, prec_chol;
+    std::vector<double> jitter;       // per covariance matrix: what had to be added to its diagonal
+    std::vector<uint8_t> empty;       // per component: S0 below the threshold
+};
+MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold,
+                   double scale);
+
+// precisions_cholesky_ from covariances_; a matrix that is not positive definite
+// gets the smallest jitter 10^j * 1e-10 * scale on its diagonal that makes it so.
+void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, double* prec_chol,
+                        double scale, double* jitter);
+
+int max_threads();
+bool have_openmp();
+const char* simd_name();
+
+}  // namespace emfast

@@ -1,0 +1,204 @@
+// The M-step: sufficient statistics -> weights, means, covariances, precision
+// Cholesky factors. Small (K x D^2) work in float64.
+#include <cmath>
+#include <limits>
+
+#include "core.hpp"
+
+namespace emfast {
+
+Cov parse_cov(const std::string& name) {
+    if (name == "full") return Cov::Full;
+    if (name == "tied") return Cov::Tied;
+    if (name == "diag") return Cov::Diag;
+    if (name == "spherical") return Cov::Spherical;
+    throw std::invalid_argument("covariance_type must be one of 'full', 'tied', 'diag', 'spherical', got '" + name +
+                                "'");
+}
+
+const char* cov_name(Cov cov) {
+    switch (cov) {
+        case Cov::Full: return "full";
+        case Cov::Tied: return "tied";
+        case Cov::Diag: return "diag";
+        default: return "spherical";
+    }
+}
+
+int64_t cov_size(Cov cov, int64_t K, int64_t D) {
+    switch (cov) {
+        case Cov::Full: return K * D * D;
+        case Cov::Tied: return D * D;
+        case Cov::Diag: return K * D;
+        default: return K;
+    }
+}
+
+namespace {
+
+// Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
+// Returns false if a pivot is not positive (the matrix is not positive definite).
+bool cholesky(const double* a, int64_t D, double* l) {
+    for (int64_t j = 0; j < D; ++j) {
+        for (int64_t i = j; i < D; ++i) {
+            double s = a[i * D + j];
+            for (int64_t k = 0; k < j; ++k) s -= l[i * D + k] * l[j * D + k];
+            if (i == j) {
+                if (!(s > 0.0) || !std::isfinite(s)) return false;
+                l[j * D + j] = std::sqrt(s);
+            } else {
+                l[i * D + j] = s / l[j * D + j];
+            }
+        }
+        for (int64_t i = 0; i < j; ++i) l[i * D + j] = 0.0;
+    }
+    return true;
+}
+
+// P = L^-T (upper triangular), so that P P^T = (L L^T)^-1.
+void inverse_transpose(const double* l, int64_t D, double* p) {
+    // column c of L^-1 by forward substitution, stored as row c of P
+    for (int64_t c = 0; c < D; ++c) {
+        double* row = p + c * D;
+        for (int64_t i = 0; i < c; ++i) row[i] = 0.0;
+        for (int64_t i = c; i < D; ++i) {
+            double s = i == c ? 1.0 : 0.0;
+            for (int64_t k = c; k < i; ++k) s -= l[i * D + k] * row[k];
+            row[i] = s / l[i * D + i];
+        }
+    }
+}
+
+// Precision factor of one full matrix, with the smallest jitter that works.
+double full_precision(double* cov, int64_t D, double* prec, double scale) {
+    std::vector<double> l(static_cast<size_t>(D * D));
+    double jitter = 0.0;
+    if (!cholesky(cov, D, l.data())) {
+        double trace = 0.0;
+        for (int64_t i = 0; i < D; ++i) trace += std::fabs(cov[i * D + i]);
+        double base = 1e-10 * std::max(trace / double(D), scale);
+        if (!(base > 0.0) || !std::isfinite(base)) base = 1e-10;
+        for (int t = 0; t < 60; ++t, base *= 10.0) {
+            for (int64_t i = 0; i < D; ++i) cov[i * D + i] += base - jitter;
+            jitter = base;
+            if (cholesky(cov, D, l.data())) break;
+            if (t == 59) throw std::runtime_error("could not regularise a covariance matrix (non-finite values?)");
+        }
+    }
+    inverse_transpose(l.data(), D, prec);
+    return jitter;
+}
+
+double scalar_precision(double* var, double* prec, double scale) {
+    double jitter = 0.0;
+    if (!(*var > 0.0)) {
+        jitter = std::max(1e-10 * scale, std::numeric_limits<double>::min());
+        if (!std::isfinite(jitter)) jitter = 1e-10;
+        *var = std::max(*var, 0.0) + jitter;
+    }
+    if (!std::isfinite(*var)) throw std::runtime_error("non-finite variance");
+    *prec = 1.0 / std::sqrt(*var);
+    return jitter;
+}
+
+}  // namespace
+
+void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, double* prec_chol, double scale,
+                        double* jitter) {
+    switch (cov) {
+        case Cov::Full:
+            for (int64_t k = 0; k < K; ++k)
+                jitter[k] = full_precision(covariances + k * D * D, D, prec_chol + k * D * D, scale);
+            break;
+        case Cov::Tied: jitter[0] = full_precision(covariances, D, prec_chol, scale); break;
+        case Cov::Diag:
+            for (int64_t k = 0; k < K; ++k) {
+                jitter[k] = 0.0;
+                for (int64_t i = 0; i < D; ++i)
+                    jitter[k] = std::max(jitter[k],
+                                         scalar_precision(covariances + k * D + i, prec_chol + k * D + i, scale));
+            }
+            break;
+        case Cov::Spherical:
+            for (int64_t k = 0; k < K; ++k) jitter[k] = scalar_precision(covariances + k, prec_chol + k, scale);
+            break;
+    }
+}
+
+MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold, double scale) {
+    const int64_t K = st.K, D = st.D;
+    const Cov cov = st.cov;
+    MStepResult r;
+    r.weights.assign(size_t(K), 0.0);
+    r.means.assign(size_t(K * D), 0.0);
+    r.covariances.assign(size_t(cov_size(cov, K, D)), 0.0);
+    r.prec_chol.assign(r.covariances.size(), 0.0);
+    r.empty.assign(size_t(K), 0);
+    r.jitter.assign(size_t(cov == Cov::Tied ? 1 : K), 0.0);
+
+    // scikit-learn adds 10 eps to every component's weight so that no division is by zero
+    const double eps10 = 10.0 * std::numeric_limits<double>::epsilon();
+    std::vector<double> nk(static_cast<size_t>(K));
+    double total = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+        nk[size_t(k)] = st.s0[size_t(k)] + eps10;
+        total += nk[size_t(k)];
+        r.empty[size_t(k)] = st.s0[size_t(k)] <= empty_threshold;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        r.weights[size_t(k)] = nk[size_t(k)] / total;
+        for (int64_t i = 0; i < D; ++i)
+            r.means[size_t(k * D + i)] = centers[k * D + i] + st.s1[size_t(k * D + i)] / nk[size_t(k)];
+    }
+
+    // sum r (x - mu)(x - mu)^T = S2 - S1 S1^T (2 - S0 / nk) / nk  with mu = c + S1 / nk
+    auto centred = [&](int64_t k, int64_t i, int64_t j, double s2) {
+        const double n = nk[size_t(k)], f = (2.0 - st.s0[size_t(k)] / n) / n;
+        return s2 - st.s1[size_t(k * D + i)] * st.s1[size_t(k * D + j)] * f;
+    };
+    switch (cov) {
+        case Cov::Full:
+            for (int64_t k = 0; k < K; ++k) {
+                double* c = r.covariances.data() + k * D * D;
+                const double* s2 = st.s2.data() + k * D * D;
+                for (int64_t i = 0; i < D; ++i)
+                    for (int64_t j = 0; j <= i; ++j) {
+                        double v = centred(k, i, j, s2[i * D + j]) / nk[size_t(k)];
+                        if (i == j) v = std::max(v, 0.0) + reg_covar;
+                        c[i * D + j] = c[j * D + i] = v;
+                    }
+            }
+            break;
+        case Cov::Tied: {
+            double* c = r.covariances.data();
+            for (int64_t i = 0; i < D; ++i)
+                for (int64_t j = 0; j <= i; ++j) {
+                    double v = st.s2[size_t(i * D + j)];
+                    for (int64_t k = 0; k < K; ++k) v = centred(k, i, j, v);
+                    v /= total;
+                    if (i == j) v = std::max(v, 0.0) + reg_covar;
+                    c[i * D + j] = c[j * D + i] = v;
+                }
+            break;
+        }
+        case Cov::Diag:
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t i = 0; i < D; ++i) {
+                    double v = centred(k, i, i, st.s2[size_t(k * D + i)]) / nk[size_t(k)];
+                    r.covariances[size_t(k * D + i)] = std::max(v, 0.0) + reg_covar;
+                }
+            break;
+        case Cov::Spherical:
+            for (int64_t k = 0; k < K; ++k) {
+                double v = st.s2[size_t(k)];
+                for (int64_t i = 0; i < D; ++i) v = centred(k, i, i, v);
+                v /= nk[size_t(k)] * double(D);
+                r.covariances[size_t(k)] = std::max(v, 0.0) + reg_covar;
+            }
+            break;
+    }
+    precision_cholesky(cov, K, D, r.covariances.data(), r.prec_chol.data(), scale, r.jitter.data());
+    return r;
+}
+
+}  // namespace emfast

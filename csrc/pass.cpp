@@ -1,0 +1,370 @@
+// The passes over X: fused E-step + statistics (one EM iteration), statistics
+// from fixed responsibilities (initialisation), and read-only scoring.
+#include <cmath>
+#include <limits>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "chunk.hpp"
+#include "covariance/diag.hpp"
+#include "covariance/full.hpp"
+#include "covariance/spherical.hpp"
+#include "covariance/tied.hpp"
+
+namespace emfast {
+
+int max_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+bool have_openmp() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+const char* simd_name() { return EMFAST_SIMD_NAME; }
+
+namespace {
+
+int thread_count(int requested, int64_t work_items) {
+    int n = requested > 0 ? requested : max_threads();
+    if (int64_t(n) > work_items) n = int(std::max<int64_t>(work_items, 1));
+    return std::max(n, 1);
+}
+
+// ---------------------------------------------------------------- worst-explained rows
+
+// Keeps the `cap` smallest (value, row) pairs in ascending order.
+void worst_insert(Stats& s, int cap, double value, int64_t row) {
+    auto& v = s.worst_value;
+    auto& r = s.worst_row;
+    size_t pos = v.size();
+    while (pos > 0 && (v[pos - 1] > value || (v[pos - 1] == value && r[pos - 1] > row))) --pos;
+    if (pos >= size_t(cap)) return;
+    v.insert(v.begin() + long(pos), value);
+    r.insert(r.begin() + long(pos), row);
+    if (v.size() > size_t(cap)) v.pop_back(), r.pop_back();
+}
+
+void worst_merge(Stats& into, const Stats& from, int cap) {
+    for (size_t i = 0; i < from.worst_value.size(); ++i) worst_insert(into, cap, from.worst_value[i], from.worst_row[i]);
+}
+
+void stats_zero(Stats& s) {
+    std::fill(s.s0.begin(), s.s0.end(), 0.0);
+    std::fill(s.s1.begin(), s.s1.end(), 0.0);
+    std::fill(s.s2.begin(), s.s2.end(), 0.0);
+    s.loglik = s.weight = 0.0;
+    s.worst_value.clear();
+    s.worst_row.clear();
+}
+
+void stats_add(Stats& into, const Stats& from, int cap) {
+    for (size_t i = 0; i < into.s0.size(); ++i) into.s0[i] += from.s0[i];
+    for (size_t i = 0; i < into.s1.size(); ++i) into.s1[i] += from.s1[i];
+    for (size_t i = 0; i < into.s2.size(); ++i) into.s2[i] += from.s2[i];
+    into.loglik += from.loglik;
+    into.weight += from.weight;
+    worst_merge(into, from, cap);
+}
+
+// S2 is accumulated as a lower triangle; mirror it.
+void symmetrise(Stats& s) {
+    const int64_t D = s.D;
+    int64_t nm = s.cov == Cov::Full ? s.K : s.cov == Cov::Tied ? 1 : 0;
+    for (int64_t k = 0; k < nm; ++k) {
+        double* a = s.s2.data() + k * D * D;
+        for (int64_t i = 0; i < D; ++i)
+            for (int64_t j = 0; j < i; ++j) a[j * D + i] = a[i * D + j];
+    }
+}
+
+// Total sample weight of a chunk, in float64 whatever the working type.
+double chunk_weight(const double* sw, int64_t r0, int64_t rows) {
+    if (!sw) return double(rows);
+    double s = 0.0;
+    for (int64_t b = 0; b < rows; ++b) s += sw[r0 + b];
+    return s;
+}
+
+// ---------------------------------------------------------------- responsibilities
+
+// L holds K rows of B log-densities (weighted by log pi_k). On return it holds
+// w * responsibility; lse receives log p(x) per row.
+template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    for (int64_t v = 0; v < B; v += W) {
+        V mx = vload<V>(L + v);
+        for (int64_t k = 1; k < K; ++k) mx = vmax(mx, vload<V>(L + k * B + v));
+        V s = {};
+        for (int64_t k = 0; k < K; ++k) {
+            V e = vexp(vload<V>(L + k * B + v) - mx);
+            vstore(L + k * B + v, e);
+            s += e;
+        }
+        vstore(lse + v, mx + vlog(s));
+        V scale = vload<V>(w + v) / s;
+        for (int64_t k = 0; k < K; ++k) vstore(L + k * B + v, vload<V>(L + k * B + v) * scale);
+    }
+}
+
+// L[k][b] <- cst_k - 0.5 * maha[k][b]
+template <class T> void to_log_density(const Model<T>& md, T* L, int64_t B) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    for (int64_t k = 0; k < md.K; ++k) {
+        T* Lk = L + k * B;
+        const T c = md.cst[k];
+        for (int64_t v = 0; v < B; v += W) vstore(Lk + v, c - T(0.5) * vload<V>(Lk + v));
+    }
+}
+
+template <class T, class Kernel> void chunk_log_density(const Model<T>& md, const T* xt, int64_t B, T* L) {
+    for (int64_t k = 0; k < md.K; ++k) Kernel::mahalanobis(md, k, xt, B, L + k * B);
+    to_log_density(md, L, B);
+}
+
+// ---------------------------------------------------------------- the slot loop
+
+// Runs body(chunk, workspace, thread_stats) over all chunks, one slot at a
+// time per thread, adding slot results into `total` in slot order.
+template <class T, class Body>
+void reduce_over_slots(const Geometry& g, int n_threads, int64_t Dp, int64_t K, Stats& total, int cap, Body body) {
+    const int nt = thread_count(n_threads, g.n_slots);
+    std::vector<Workspace<T>> ws;
+    std::vector<Stats> acc;
+    ws.reserve(size_t(nt));
+    acc.reserve(size_t(nt));
+    for (int t = 0; t < nt; ++t) {
+        ws.emplace_back(Dp, K, g.B);
+        acc.emplace_back(total.cov, total.K, total.D);
+        acc.back().worst_value.reserve(size_t(cap) + 1);
+        acc.back().worst_row.reserve(size_t(cap) + 1);
+    }
+    total.worst_value.reserve(size_t(cap) + 1);
+    total.worst_row.reserve(size_t(cap) + 1);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num();
+#pragma omp for schedule(static, 1) ordered
+#else
+        const int t = 0;
+#endif
+        for (int64_t s = 0; s < g.n_slots; ++s) {
+            Stats& a = acc[size_t(t)];
+            stats_zero(a);
+            const int64_t c_end = std::min(g.n_chunks, (s + 1) * g.chunks_per_slot);
+            for (int64_t c = s * g.chunks_per_slot; c < c_end; ++c) body(c, ws[size_t(t)], a);
+#ifdef _OPENMP
+#pragma omp ordered
+#endif
+            stats_add(total, a, cap);
+        }
+    }
+}
+
+template <class T, class Kernel>
+void em_pass_t(const Data& X, const double* sw, const Params& p, const double* shift, int n_threads, int n_worst,
+               Stats& out) {
+    const Model<T> md(p, shift);
+    const Geometry g = make_geometry(X.n, p.D, p.K);
+    out = Stats(p.cov, p.K, p.D);
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    reduce_over_slots<T>(g, n_threads, md.Dp, p.K, out, n_worst, [&](int64_t c, Workspace<T>& ws, Stats& a) {
+        const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c), B = g.B;
+        T* xt = ws.xt.data();
+        T* L = ws.L.data();
+        T* w = ws.w.data();
+        T* lse = ws.rd.data();  // free until accumulate() runs
+        gather(X, shift, r0, rows, B, xt);
+        gather_weights(sw, r0, rows, B, w);
+        chunk_log_density<T, Kernel>(md, xt, B, L);
+        normalise(L, w, p.K, B, lse);
+        V ll = {};
+        for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * vload<V>(lse + v);
+        a.loglik += double(hsum<T>(ll));
+        a.weight += chunk_weight(sw, r0, rows);
+        if (n_worst > 0)
+            for (int64_t b = 0; b < rows; ++b)
+                if (w[b] > T(0) &&
+                    (a.worst_value.size() < size_t(n_worst) || double(lse[b]) < a.worst_value.back()))
+                    worst_insert(a, n_worst, double(lse[b]), r0 + b);
+        Kernel::accumulate_chunk(md, xt, w, B, ws, a);
+        for (int64_t k = 0; k < p.K; ++k) Kernel::accumulate(md, k, xt, L + k * B, B, ws, a);
+    });
+    if (p.cov == Cov::Tied) finish_tied(md, out);
+    symmetrise(out);
+    out.centers = md.centers;
+}
+
+template <class T, class Kernel>
+void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, int64_t K, const double* centers,
+                  const double* shift, int n_threads, Stats& out) {
+    const Model<T> md(cov, K, X.d, centers, shift);
+    const Geometry g = make_geometry(X.n, X.d, K);
+    out = Stats(cov, K, X.d);
+    reduce_over_slots<T>(g, n_threads, md.Dp, K, out, 0, [&](int64_t c, Workspace<T>& ws, Stats& a) {
+        const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c), B = g.B;
+        T* xt = ws.xt.data();
+        T* R = ws.L.data();
+        T* w = ws.w.data();
+        gather(X, shift, r0, rows, B, xt);
+        gather_weights(sw, r0, rows, B, w);
+        std::fill(R, R + K * B, T(0));
+        for (int64_t b = 0; b < rows; ++b) {
+            if (resp.labels) {
+                int64_t l = resp.labels[r0 + b];
+                if (l >= 0) R[l * B + b] = w[b];
+            } else {
+                const T* rr = static_cast<const T*>(resp.resp) + (r0 + b) * resp.row_stride;
+                for (int64_t k = 0; k < K; ++k) R[k * B + b] = w[b] * rr[k * resp.col_stride];
+            }
+        }
+        a.weight += chunk_weight(sw, r0, rows);
+        // a row's share in the component-free statistics is its total responsibility
+        for (int64_t b = 0; b < B; ++b) {
+            T total = T(0);
+            for (int64_t k = 0; k < K; ++k) total += R[k * B + b];
+            w[b] = total;
+        }
+        Kernel::accumulate_chunk(md, xt, w, B, ws, a);
+        for (int64_t k = 0; k < K; ++k) Kernel::accumulate(md, k, xt, R + k * B, B, ws, a);
+    });
+    if (cov == Cov::Tied) finish_tied(md, out);
+    symmetrise(out);
+    out.centers = md.centers;
+}
+
+template <class T, class Kernel>
+void score_pass_t(const Data& X, const Params& p, const double* shift, Score what, void* out_, int n_threads) {
+    const Model<T> md(p, shift);
+    const Geometry g = make_geometry(X.n, p.D, p.K);
+    const int nt = thread_count(n_threads, g.n_chunks);
+    std::vector<Workspace<T>> wss;
+    wss.reserve(size_t(nt));
+    for (int t = 0; t < nt; ++t) wss.emplace_back(md.Dp, p.K, g.B);
+    const int64_t K = p.K;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int64_t c = 0; c < g.n_chunks; ++c) {
+#ifdef _OPENMP
+        Workspace<T>& ws = wss[size_t(omp_get_thread_num())];
+#else
+        Workspace<T>& ws = wss[0];
+#endif
+        const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c), B = g.B;
+        T* xt = ws.xt.data();
+        T* L = ws.L.data();
+        gather(X, shift, r0, rows, B, xt);
+        for (int64_t k = 0; k < K; ++k) Kernel::mahalanobis(md, k, xt, B, L + k * B);
+        if (what == Score::Mahalanobis) {
+            T* out = static_cast<T*>(out_) + r0 * K;
+            for (int64_t b = 0; b < rows; ++b)
+                for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
+            continue;
+        }
+        to_log_density(md, L, B);
+        if (what == Score::WeightedLogProb || what == Score::Predict) {
+            if (what == Score::Predict) {
+                int64_t* out = static_cast<int64_t*>(out_) + r0;
+                for (int64_t b = 0; b < rows; ++b) {
+                    int64_t best = 0;
+                    for (int64_t k = 1; k < K; ++k)
+                        if (L[k * B + b] > L[best * B + b]) best = k;
+                    out[b] = best;
+                }
+            } else {
+                T* out = static_cast<T*>(out_) + r0 * K;
+                for (int64_t b = 0; b < rows; ++b)
+                    for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
+            }
+            continue;
+        }
+        T* w = ws.w.data();
+        T* lse = ws.rd.data();
+        std::fill(w, w + B, T(1));
+        if (what == Score::LogResp) {
+            // log resp = log density - lse: keep the densities in out first
+            T* out = static_cast<T*>(out_) + r0 * K;
+            for (int64_t b = 0; b < rows; ++b)
+                for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
+            normalise(L, w, K, B, lse);
+            for (int64_t b = 0; b < rows; ++b)
+                for (int64_t k = 0; k < K; ++k) out[b * K + k] -= lse[b];
+            continue;
+        }
+        normalise(L, w, K, B, lse);
+        if (what == Score::LogProbNorm) {
+            T* out = static_cast<T*>(out_) + r0;
+            for (int64_t b = 0; b < rows; ++b) out[b] = lse[b];
+        } else {  // Proba
+            T* out = static_cast<T*>(out_) + r0 * K;
+            for (int64_t b = 0; b < rows; ++b)
+                for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
+        }
+    }
+}
+
+template <class T> struct Tag {
+    using type = T;
+};
+
+// Calls f(Tag<T>, Tag<Kernel>) for the dtype of X and the covariance type.
+template <class F> void dispatch(bool is_float, Cov cov, F&& f) {
+    if (is_float) {
+        switch (cov) {
+            case Cov::Full: return f(Tag<float>{}, Tag<FullKernel<float>>{});
+            case Cov::Tied: return f(Tag<float>{}, Tag<TiedKernel<float>>{});
+            case Cov::Diag: return f(Tag<float>{}, Tag<DiagKernel<float>>{});
+            case Cov::Spherical: return f(Tag<float>{}, Tag<SphericalKernel<float>>{});
+        }
+    } else {
+        switch (cov) {
+            case Cov::Full: return f(Tag<double>{}, Tag<FullKernel<double>>{});
+            case Cov::Tied: return f(Tag<double>{}, Tag<TiedKernel<double>>{});
+            case Cov::Diag: return f(Tag<double>{}, Tag<DiagKernel<double>>{});
+            case Cov::Spherical: return f(Tag<double>{}, Tag<SphericalKernel<double>>{});
+        }
+    }
+}
+
+#define EMFAST_TYPES(t, k) typename decltype(t)::type, typename decltype(k)::type
+
+}  // namespace
+
+void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, int n_threads,
+             int n_worst, Stats& out) {
+    dispatch(X.is_float, p.cov, [&](auto t, auto k) {
+        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, n_threads, n_worst, out);
+    });
+}
+
+void fixed_pass(const Data& X, const double* sample_weight, const Resp& resp, Cov cov, int64_t K,
+                const double* centers, const double* shift, int n_threads, Stats& out) {
+    dispatch(X.is_float, cov, [&](auto t, auto k) {
+        fixed_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, resp, cov, K, centers, shift, n_threads, out);
+    });
+}
+
+void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, int n_threads) {
+    dispatch(X.is_float, p.cov, [&](auto t, auto k) {
+        score_pass_t<EMFAST_TYPES(t, k)>(X, p, shift, what, out, n_threads);
+    });
+}
+
+}  // namespace emfast

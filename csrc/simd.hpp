@@ -1,0 +1,182 @@
+// Portable SIMD vectors for the kernels.
+//
+// Every kernel source is compiled once per instruction set (see meson.build):
+// the vector width below follows the flags of that build, and Python picks the
+// module matching the CPU at import time. GCC/Clang vector extensions give us
+// explicit register blocking without per-ISA intrinsics; with -mfma and
+// -ffp-contract=fast, `acc += a * b` becomes one FMA.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define EMFAST_VBYTES 64
+#define EMFAST_SIMD_NAME "avx512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define EMFAST_VBYTES 32
+#define EMFAST_SIMD_NAME "avx2"
+#else
+#define EMFAST_VBYTES 16
+#if defined(__aarch64__)
+#define EMFAST_SIMD_NAME "baseline (neon)"
+#elif defined(__x86_64__)
+#define EMFAST_SIMD_NAME "baseline (sse2)"
+#else
+#define EMFAST_SIMD_NAME "baseline"
+#endif
+#endif
+
+namespace emfast {
+
+typedef double vdouble __attribute__((vector_size(EMFAST_VBYTES)));
+typedef float vfloat __attribute__((vector_size(EMFAST_VBYTES)));
+typedef int64_t vint64 __attribute__((vector_size(EMFAST_VBYTES)));
+typedef uint64_t vuint64 __attribute__((vector_size(EMFAST_VBYTES)));
+typedef int32_t vint32 __attribute__((vector_size(EMFAST_VBYTES)));
+typedef uint32_t vuint32 __attribute__((vector_size(EMFAST_VBYTES)));
+
+template <class T> struct Simd;
+template <> struct Simd<double> {
+    using V = vdouble;
+    static constexpr int W = EMFAST_VBYTES / 8;
+};
+template <> struct Simd<float> {
+    using V = vfloat;
+    static constexpr int W = EMFAST_VBYTES / 4;
+};
+
+// Widest lane count of any build: chunk sizes are multiples of it so that the
+// chunk geometry (and hence every result) is the same whichever module runs.
+constexpr int kMaxLanes = 16;
+
+template <class V, class T> inline V vload(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(V));
+    return v;
+}
+template <class V, class T> inline void vstore(T* p, V v) { std::memcpy(p, &v, sizeof(V)); }
+template <class V, class T> inline V vsplat(T s) { return V{} + s; }
+template <class To, class From> inline To vbitcast(From v) {
+    static_assert(sizeof(To) == sizeof(From), "bitcast between vectors of one size");
+    To t;
+    std::memcpy(&t, &v, sizeof(To));
+    return t;
+}
+template <class V> inline V vmax(V a, V b) { return a > b ? a : b; }
+template <class V> inline V vmin(V a, V b) { return a < b ? a : b; }
+
+// Horizontal sum in a fixed pairwise order.
+template <class T, class V> inline T hsum(V v) {
+    constexpr int W = int(sizeof(V) / sizeof(T));
+    T a[W];
+    std::memcpy(a, &v, sizeof(V));
+    for (int h = W / 2; h >= 1; h /= 2)
+        for (int i = 0; i < h; ++i) a[i] += a[i + h];
+    return a[0];
+}
+
+// exp: Cody-Waite reduction to |r| <= ln2/2 and a Taylor polynomial (error
+// below 2 ulp). Results below the smallest normal number flush to zero, which
+// only matters for responsibilities under 1e-308.
+inline vdouble vexp(vdouble x) {
+    const vdouble lo = vsplat<vdouble>(-708.0), hi = vsplat<vdouble>(709.0);
+    vdouble xc = vmin(vmax(x, lo), hi);
+    const double shifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
+    vdouble kf = xc * 1.4426950408889634 + shifter;
+    vint64 ki = vbitcast<vint64>(kf) - vbitcast<vint64>(vsplat<vdouble>(shifter));
+    kf -= shifter;
+    vdouble r = xc - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    vdouble p = vsplat<vdouble>(1.0 / 6227020800.0);  // 1/13!
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    vdouble scale = vbitcast<vdouble>((ki + 1023) << 52);
+    vdouble y = p * scale;
+    y = x < lo ? vdouble{} : y;
+    y = x != x ? x : y;  // NaN in, NaN out
+    return y;
+}
+
+inline vfloat vexp(vfloat x) {
+    const vfloat lo = vsplat<vfloat>(-87.0f), hi = vsplat<vfloat>(88.0f);
+    vfloat xc = vmin(vmax(x, lo), hi);
+    const float shifter = 12582912.0f;  // 1.5 * 2^23
+    vfloat kf = xc * 1.44269504f + shifter;
+    vint32 ki = vbitcast<vint32>(kf) - vbitcast<vint32>(vsplat<vfloat>(shifter));
+    kf -= shifter;
+    vfloat r = xc - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    vfloat p = vsplat<vfloat>(1.0f / 5040.0f);
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    vfloat scale = vbitcast<vfloat>((ki + 127) << 23);
+    vfloat y = p * scale;
+    y = x < lo ? vfloat{} : y;
+    y = x != x ? x : y;
+    return y;
+}
+
+// log for positive normal finite arguments (callers pass sums of exponentials,
+// which are >= 1): split x = m * 2^e with m in [sqrt(1/2), sqrt(2)) and sum
+// the atanh series of s = (m - 1) / (m + 1).
+inline vdouble vlog(vdouble x) {
+    vuint64 bits = vbitcast<vuint64>(x);
+    vuint64 biased = bits >> 52;
+    vdouble m = vbitcast<vdouble>((bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+    // biased exponent as a double without int->double conversion instructions
+    vdouble e = vbitcast<vdouble>(biased | 0x4330000000000000ull) - 4503599627370496.0 - 1023.0;
+    auto big = m > 1.4142135623730951;
+    m = big ? m * 0.5 : m;
+    e = big ? e + 1.0 : e;
+    vdouble s = (m - 1.0) / (m + 1.0);
+    vdouble z = s * s;
+    vdouble p = vsplat<vdouble>(2.0 / 21.0);
+    p = p * z + 2.0 / 19.0;
+    p = p * z + 2.0 / 17.0;
+    p = p * z + 2.0 / 15.0;
+    p = p * z + 2.0 / 13.0;
+    p = p * z + 2.0 / 11.0;
+    p = p * z + 2.0 / 9.0;
+    p = p * z + 2.0 / 7.0;
+    p = p * z + 2.0 / 5.0;
+    p = p * z + 2.0 / 3.0;
+    vdouble logm = 2.0 * s + s * z * p;
+    return e * 6.93147180369123816490e-01 + (logm + e * 1.90821492927058770002e-10);
+}
+
+inline vfloat vlog(vfloat x) {
+    vuint32 bits = vbitcast<vuint32>(x);
+    vint32 biased = vbitcast<vint32>(bits >> 23);
+    vfloat m = vbitcast<vfloat>((bits & 0x007FFFFFu) | 0x3F800000u);
+    vfloat e = __builtin_convertvector(biased - 127, vfloat);
+    auto big = m > 1.41421356f;
+    m = big ? m * 0.5f : m;
+    e = big ? e + 1.0f : e;
+    vfloat s = (m - 1.0f) / (m + 1.0f);
+    vfloat z = s * s;
+    vfloat p = vsplat<vfloat>(2.0f / 9.0f);
+    p = p * z + 2.0f / 7.0f;
+    p = p * z + 2.0f / 5.0f;
+    p = p * z + 2.0f / 3.0f;
+    vfloat logm = 2.0f * s + s * z * p;
+    return e * 0.693359375f + (logm + e * -2.12194440e-4f);
+}
+
+}  // namespace emfast

@@ -1,0 +1,359 @@
+"""What every Gaussian mixture estimator in emfast shares.
+
+The estimators keep no numerical loop over samples in Python: each pass over
+X is one call into the C++ kernels (``emfast._native.core``), which return
+mergeable sufficient statistics (fitting) or per-sample outputs (scoring).
+Parameters travel as a dict of float64 arrays laid out like scikit-learn's
+attributes: ``weights``, ``means``, ``covariances``, ``precisions_cholesky``.
+"""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._native import core
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class DegenerateComponentWarning(UserWarning):
+    """A component had to be repaired during fitting.
+
+    Raised when a component lost all its samples (it is re-seeded at the
+    worst-explained samples) or when a covariance matrix was not positive
+    definite (the smallest sufficient jitter is added to its diagonal).
+    """
+
+
+# ----------------------------------------------------------------- validation
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Validated float64 weights of shape (n_samples,), or None for unit weights."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    sw = np.asarray(sample_weight)
+    if sw.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
+    sw = np.ascontiguousarray(sw, dtype=np.float64)
+    if sw.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {sw.shape}")
+    if sw.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight.shape == {sw.shape}, expected ({n_samples},)"
+        )
+    if not np.isfinite(sw).all():
+        raise ValueError("sample_weight contains NaN or infinity")
+    if (sw < 0).any():
+        raise ValueError("Negative values in data passed to sample_weight")
+    if not (sw > 0).any():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return sw
+
+
+def as_kernel_input(X):
+    """X as the kernels take it: float32/float64, element-aligned strides, no copy if possible."""
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    item = X.dtype.itemsize
+    if (
+        X.strides[0] % item
+        or X.strides[1] % item
+        or X.ctypes.data % item
+    ):
+        X = np.ascontiguousarray(X)
+    return X
+
+
+def data_shift(X):
+    """A point near the data, subtracted from every row before float arithmetic."""
+    head = np.asarray(X[: min(X.shape[0], 1024)], dtype=np.float64)
+    return round_to(head.mean(axis=0), X.dtype)
+
+
+def params_shift(params, dtype):
+    return round_to(params["weights"] @ params["means"], dtype)
+
+
+def round_to(v, dtype):
+    """v rounded to dtype's precision, returned as float64."""
+    return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
+
+
+def data_scale(X):
+    """Average feature variance of the first rows: the unit of the jitter."""
+    head = np.asarray(X[: min(X.shape[0], 10000)], dtype=np.float64)
+    scale = float(np.mean(np.var(head, axis=0)))
+    return scale if np.isfinite(scale) and scale > 0 else 1.0
+
+
+# ----------------------------------------------------------------- passes
+
+
+def native_params(params):
+    """(log_weights, means, precisions_cholesky) as C-contiguous float64."""
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.asarray(params["weights"], dtype=np.float64))
+    return (
+        np.ascontiguousarray(log_weights),
+        np.ascontiguousarray(params["means"], dtype=np.float64),
+        np.ascontiguousarray(params["precisions_cholesky"], dtype=np.float64),
+    )
+
+
+def em_pass(X, sample_weight, params, covariance_type, n_worst=0):
+    """One fused E-step + statistics pass; statistics are centred on the means."""
+    log_weights, means, prec_chol = native_params(params)
+    return core.em_pass(
+        X,
+        sample_weight,
+        log_weights,
+        means,
+        prec_chol,
+        covariance_type,
+        params_shift(params, X.dtype),
+        0,
+        n_worst,
+    )
+
+
+def score_pass(X, params, covariance_type, what):
+    log_weights, means, prec_chol = native_params(params)
+    return core.score(
+        X, log_weights, means, prec_chol, covariance_type, params_shift(params, X.dtype), what, 0
+    )
+
+
+def m_step(stats, covariance_type, reg_covar, scale, n_samples):
+    """Parameters from statistics; `empty` flags components left without samples."""
+    # less than a hundred-millionth of an average sample's weight: the component is empty
+    empty_threshold = 1e-8 * stats["weight"] / max(n_samples, 1)
+    return core.m_step(
+        stats["s0"],
+        stats["s1"],
+        stats["s2"],
+        stats["centers"],
+        covariance_type,
+        float(reg_covar),
+        float(empty_threshold),
+        float(scale),
+    )
+
+
+def stats_from_assignment(X, sample_weight, covariance_type, n_components, labels=None, resp=None):
+    """Statistics for fixed responsibilities, centred on the resulting means.
+
+    Two passes: the first (centred on a point near the data) gives the means,
+    the second centres the second-order statistics on them, so that no large
+    common offset cancels.
+    """
+    shift = data_shift(X)
+    centers = np.tile(shift, (n_components, 1))
+    first = core.fixed_pass(X, sample_weight, labels, resp, centers, covariance_type, shift, 0)
+    nk = first["s0"] + 10 * np.finfo(np.float64).eps
+    means = first["centers"] + first["s1"] / nk[:, None]
+    shift = round_to(nk @ means / nk.sum(), X.dtype)
+    return core.fixed_pass(X, sample_weight, labels, resp, means, covariance_type, shift, 0)
+
+
+def warn_jitter(jitter, reg_covar):
+    jitter = np.asarray(jitter)
+    if (jitter > 0).any():
+        warnings.warn(
+            f"{int((jitter > 0).sum())} covariance matrix(es) were not positive definite "
+            f"with reg_covar={reg_covar}; added up to {jitter.max():.3g} to their diagonal. "
+            "Increase reg_covar, reduce n_components or check for duplicated or collinear "
+            "samples.",
+            DegenerateComponentWarning,
+            stacklevel=4,
+        )
+
+
+# ----------------------------------------------------------------- estimator base
+
+
+class GaussianMixtureBase(DensityMixin, BaseEstimator):
+    """Prediction and model-selection methods shared by emfast's Gaussian mixtures."""
+
+    def _check_X_predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return as_kernel_input(X)
+
+    def _fitted_params(self):
+        return {
+            "weights": self.weights_,
+            "means": self.means_,
+            "precisions_cholesky": self.precisions_cholesky_,
+        }
+
+    def _set_parameters(self, params, dtype):
+        """Set the fitted attributes (in the dtype of the training data)."""
+        cast = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
+        self.weights_ = cast(params["weights"])
+        self.means_ = cast(params["means"])
+        self.covariances_ = cast(params["covariances"])
+        self.precisions_cholesky_ = cast(params["precisions_cholesky"])
+        pc = self.precisions_cholesky_
+        if self.covariance_type == "full":
+            self.precisions_ = np.matmul(pc, np.swapaxes(pc, 1, 2))
+        elif self.covariance_type == "tied":
+            self.precisions_ = pc @ pc.T
+        else:
+            self.precisions_ = pc**2
+
+    def score_samples(self, X):
+        """Compute the log-likelihood of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            Log-likelihood of each sample under the current model.
+        """
+        X = self._check_X_predict(X)
+        return score_pass(X, self._fitted_params(), self.covariance_type, "log_prob_norm")
+
+    def score(self, X, y=None):
+        """Compute the per-sample average log-likelihood of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """Predict the component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = self._check_X_predict(X)
+        return score_pass(X, self._fitted_params(), self.covariance_type, "predict")
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        X = self._check_X_predict(X)
+        return score_pass(X, self._fitted_params(), self.covariance_type, "proba")
+
+    def mahalanobis(self, X):
+        """Squared Mahalanobis distance of each sample to each component.
+
+        Computed from the precision Cholesky factors, never from inverses:
+        ``d2[i, k] = ||(x_i - mu_k) P_k||^2``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        d2 : ndarray of shape (n_samples, n_components)
+        """
+        X = self._check_X_predict(X)
+        return score_pass(X, self._fitted_params(), self.covariance_type, "mahalanobis")
+
+    def sample(self, n_samples=1):
+        """Generate random samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % (self.n_components)
+            )
+        _, n_features = self.means_.shape
+        rng = check_random_state(self.random_state)
+        n_samples_comp = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        if self.covariance_type == "full":
+            X = np.vstack(
+                [
+                    rng.multivariate_normal(mean, covariance, int(sample))
+                    for (mean, covariance, sample) in zip(
+                        self.means_, self.covariances_, n_samples_comp
+                    )
+                ]
+            )
+        elif self.covariance_type == "tied":
+            X = np.vstack(
+                [
+                    rng.multivariate_normal(mean, self.covariances_, int(sample))
+                    for (mean, sample) in zip(self.means_, n_samples_comp)
+                ]
+            )
+        else:
+            X = np.vstack(
+                [
+                    mean + rng.standard_normal(size=(sample, n_features)) * np.sqrt(covariance)
+                    for (mean, covariance, sample) in zip(
+                        self.means_, self.covariances_, n_samples_comp
+                    )
+                ]
+            )
+        y = np.concatenate(
+            [np.full(sample, j, dtype=np.int64) for j, sample in enumerate(n_samples_comp)]
+        )
+        return np.asarray(X, dtype=np.float64), y
+
+    def _n_parameters(self):
+        _, n_features = self.means_.shape
+        if self.covariance_type == "full":
+            cov_params = self.n_components * n_features * (n_features + 1) / 2.0
+        elif self.covariance_type == "diag":
+            cov_params = self.n_components * n_features
+        elif self.covariance_type == "tied":
+            cov_params = n_features * (n_features + 1) / 2.0
+        else:
+            cov_params = self.n_components
+        mean_params = n_features * self.n_components
+        return int(cov_params + mean_params + self.n_components - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion for the current model on X (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion for the current model on X (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + 2 * self._n_parameters()

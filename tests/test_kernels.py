@@ -1,0 +1,259 @@
+"""The C++ passes against brute-force NumPy, for every kernel variant built."""
+
+import importlib
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from conftest import make_blobs
+from scipy.special import logsumexp
+
+from emfast import GaussianMixture, _base
+from emfast._native import supported_variants
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+VARIANTS = supported_variants()
+
+
+def core_variant(name):
+    return importlib.import_module(f"emfast._core_{name}")
+
+
+def random_params(rng, K, D, cov):
+    means = rng.normal(scale=2.0, size=(K, D))
+    weights = rng.dirichlet(np.ones(K))
+    if cov == "full":
+        A = rng.normal(size=(K, D, D))
+        covs = A @ np.swapaxes(A, 1, 2) / D + np.eye(D)
+        prec_chol = np.stack([np.linalg.inv(np.linalg.cholesky(c)).T for c in covs])
+    elif cov == "tied":
+        A = rng.normal(size=(D, D))
+        prec_chol = np.linalg.inv(np.linalg.cholesky(A @ A.T / D + np.eye(D))).T
+    elif cov == "diag":
+        prec_chol = 1 / np.sqrt(rng.uniform(0.5, 2.0, size=(K, D)))
+    else:
+        prec_chol = 1 / np.sqrt(rng.uniform(0.5, 2.0, size=K))
+    return {"weights": weights, "means": means, "precisions_cholesky": np.ascontiguousarray(prec_chol)}
+
+
+def precision_factor(params, cov, k):
+    """P_k as a dense D x D upper-triangular matrix."""
+    D = params["means"].shape[1]
+    pc = params["precisions_cholesky"]
+    return {
+        "full": lambda: pc[k],
+        "tied": lambda: pc,
+        "diag": lambda: np.diag(pc[k]),
+        "spherical": lambda: np.eye(D) * pc[k],
+    }[cov]()
+
+
+def brute_mahalanobis(X, params, cov):
+    """(N, K) squared Mahalanobis distances ||(x - mu_k) P_k||^2."""
+    X = np.asarray(X, dtype=np.float64)
+    K = params["means"].shape[0]
+    return np.stack(
+        [(((X - params["means"][k]) @ precision_factor(params, cov, k)) ** 2).sum(1) for k in range(K)],
+        axis=1,
+    )
+
+
+def brute_log_prob(X, params, cov):
+    """(N, K) log pi_k + log N(x | k), straight from the definition."""
+    K, D = params["means"].shape
+    log_det = np.array([np.log(np.abs(np.diag(precision_factor(params, cov, k)))).sum() for k in range(K)])
+    const = np.log(params["weights"]) - 0.5 * D * np.log(2 * np.pi) + log_det
+    return const - 0.5 * brute_mahalanobis(X, params, cov)
+
+
+def brute_stats(X, w, resp, centers, cov):
+    X = np.asarray(X, dtype=np.float64)
+    wr = resp * w[:, None]
+    K, D = centers.shape
+    s0 = wr.sum(0)
+    s1 = np.stack([(wr[:, k, None] * (X - centers[k])).sum(0) for k in range(K)])
+    full = np.stack([(wr[:, k, None] * (X - centers[k])).T @ (X - centers[k]) for k in range(K)])
+    s2 = {
+        "full": full,
+        "tied": full.sum(0),
+        "diag": np.stack([np.diag(f) for f in full]),
+        "spherical": np.array([np.trace(f) for f in full]),
+    }[cov]
+    return s0, s1, s2
+
+
+def close(a, b, rtol):
+    scale = max(np.max(np.abs(b)), 1e-300)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("D", [1, 3, 17, 40])
+def test_em_pass_matches_brute_force(variant, dtype, cov, D):
+    core = core_variant(variant)
+    rng = np.random.RandomState(D)
+    K, N = 5, 1003  # N not a multiple of any chunk size
+    params = random_params(rng, K, D, cov)
+    X = rng.normal(scale=2.0, size=(N, D)) + 100.0
+    params["means"] += 100.0
+    w = rng.uniform(0, 2, size=N)
+    Xd = X.astype(dtype)
+    log_w, means, pc = _base.native_params(params)
+    shift = _base.params_shift(params, dtype)
+    st = core.em_pass(Xd, w, log_w, means, pc, cov, shift, 0, 3)
+
+    lp = brute_log_prob(Xd, params, cov)
+    lse = logsumexp(lp, axis=1)
+    resp = np.exp(lp - lse[:, None])
+    s0, s1, s2 = brute_stats(Xd, w, resp, st["centers"], cov)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    close(st["loglik"], (w * lse).sum(), rtol)
+    close(st["weight"], w.sum(), 1e-12)
+    close(st["s0"], s0, rtol)
+    close(st["s1"], s1, rtol * 10)
+    close(st["s2"], s2, rtol)
+    close(st["centers"], params["means"], 1e-6 if dtype == np.float32 else 1e-14)
+    order = np.lexsort((np.arange(N), lse))[:3]
+    np.testing.assert_array_equal(st["worst_row"], order)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("what", ["log_prob_norm", "proba", "log_resp", "predict", "weighted_log_prob", "mahalanobis"])
+def test_score_pass_matches_brute_force(variant, cov, what):
+    core = core_variant(variant)
+    rng = np.random.RandomState(0)
+    K, D, N = 4, 6, 517
+    params = random_params(rng, K, D, cov)
+    X = rng.normal(scale=2.0, size=(N, D))
+    log_w, means, pc = _base.native_params(params)
+    out = core.score(X, log_w, means, pc, cov, _base.params_shift(params, X.dtype), what, 0)
+    lp = brute_log_prob(X, params, cov)
+    lse = logsumexp(lp, axis=1)
+    expected = {
+        "log_prob_norm": lse,
+        "proba": np.exp(lp - lse[:, None]),
+        "log_resp": lp - lse[:, None],
+        "predict": lp.argmax(axis=1),
+        "weighted_log_prob": lp,
+        "mahalanobis": brute_mahalanobis(X, params, cov),
+    }[what]
+    if what == "predict":
+        np.testing.assert_array_equal(out, expected)
+    else:
+        close(out, expected, 1e-10)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fixed_pass_labels_and_resp(cov, dtype):
+    from emfast._native import core
+
+    rng = np.random.RandomState(1)
+    N, D, K = 700, 4, 3
+    X = (rng.normal(size=(N, D)) + 50).astype(dtype)
+    w = rng.uniform(0.5, 1.5, size=N)
+    centers = rng.normal(size=(K, D)) + 50
+    shift = _base.round_to(X[:10].mean(0), dtype)
+
+    labels = rng.randint(-1, K, size=N).astype(np.int64)
+    st = core.fixed_pass(X, w, labels, None, centers, cov, shift, 0)
+    onehot = np.zeros((N, K))
+    onehot[labels >= 0, labels[labels >= 0]] = 1
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    for got, want in zip((st["s0"], st["s1"], st["s2"]), brute_stats(X, w, onehot, st["centers"], cov)):
+        close(got, want, rtol)
+
+    resp = rng.dirichlet(np.ones(K), size=N).astype(dtype)
+    st = core.fixed_pass(X, w, None, resp, centers, cov, shift, 0)
+    for got, want in zip((st["s0"], st["s1"], st["s2"]), brute_stats(X, w, resp, st["centers"], cov)):
+        close(got, want, rtol)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_m_step_matches_formulas(cov):
+    from emfast._native import core
+
+    rng = np.random.RandomState(2)
+    N, D, K = 500, 3, 2
+    X = rng.normal(size=(N, D)) * [1, 2, 3] + 10
+    resp = rng.dirichlet(np.ones(K), size=N)
+    w = np.ones(N)
+    centers = rng.normal(size=(K, D)) + 10
+    s0, s1, s2 = brute_stats(X, w, resp, centers, cov)
+    out = core.m_step(s0, s1, s2, centers, cov, 1e-3, 0.0, 1.0)
+    nk = resp.sum(0) + 10 * np.finfo(float).eps
+    means = resp.T @ X / nk[:, None]
+    full = np.stack([(resp[:, k, None] * (X - means[k])).T @ (X - means[k]) / nk[k] for k in range(K)])
+    expected = {
+        "full": full + 1e-3 * np.eye(D),
+        "tied": (full * nk[:, None, None]).sum(0) / nk.sum() + 1e-3 * np.eye(D),
+        "diag": np.stack([np.diag(f) for f in full]) + 1e-3,
+        "spherical": np.array([np.trace(f) / D for f in full]) + 1e-3,
+    }[cov]
+    close(out["weights"], nk / nk.sum(), 1e-12)
+    close(out["means"], means, 1e-12)
+    close(out["covariances"], expected, 1e-11)
+    if cov in ("full", "tied"):
+        pc = out["precisions_cholesky"]
+        mats = pc if cov == "full" else pc[None]
+        covs = expected if cov == "full" else expected[None]
+        for P, C in zip(mats, covs):
+            np.testing.assert_allclose(P @ P.T @ C, np.eye(D), atol=1e-10)
+            assert np.allclose(P, np.triu(P))
+    else:
+        close(out["precisions_cholesky"], 1 / np.sqrt(expected), 1e-12)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_strided_and_fortran_input_gives_the_same_stats(cov):
+    from emfast._native import core
+
+    rng = np.random.RandomState(3)
+    params = random_params(rng, 3, 5, cov)
+    X = rng.normal(size=(400, 10))
+    views = [np.ascontiguousarray(X[:, ::2]), X[:, ::2], np.asfortranarray(X[:, ::2]), X[:, ::2][::-1][::-1]]
+    log_w, means, pc = _base.native_params(params)
+    shift = _base.params_shift(params, X.dtype)
+    ref = core.em_pass(views[0], None, log_w, means, pc, cov, shift, 0, 0)
+    for v in views[1:]:
+        st = core.em_pass(v, None, log_w, means, pc, cov, shift, 0, 0)
+        for key in ("s0", "s1", "s2", "loglik"):
+            np.testing.assert_array_equal(st[key], ref[key])
+
+
+def test_simd_variants_agree():
+    rng = np.random.RandomState(4)
+    X = make_blobs(5000, 12, 4, seed=4, anisotropic=True)
+    params = random_params(rng, 4, 12, "full")
+    params["means"] = X[:4]
+    log_w, means, pc = _base.native_params(params)
+    shift = _base.params_shift(params, X.dtype)
+    results = [core_variant(v).em_pass(X, None, log_w, means, pc, "full", shift, 0, 0) for v in VARIANTS]
+    for st in results[1:]:
+        for key in ("s0", "s1", "s2"):
+            close(st[key], results[0][key], 1e-12)
+
+
+def test_fit_allocates_nothing_of_size_n_by_k():
+    # 200k x 50 responsibilities would be 80 MB; the fused pass never makes them
+    X = make_blobs(200_000, 2, 50, seed=5, spread=20.0)
+    rng = np.random.RandomState(0)
+    init = dict(
+        means_init=X[rng.choice(len(X), 50, replace=False)],
+        weights_init=np.full(50, 1 / 50),
+        precisions_init=np.tile(np.eye(2), (50, 1, 1)),
+    )
+    gm = GaussianMixture(50, max_iter=3, tol=0, **init)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm.fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.05 * X.shape[0] * 50 * 8, peak
