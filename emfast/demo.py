@@ -1,6 +1,6 @@
 """The main demo: fit a mixture on generated data, next to scikit-learn.
 
-    python -m emfast.demo [--n-samples N] [--n-features D] [--n-components K]
+    emfast-demo [--n-samples N] [--n-features D] [--n-components K] [--max-iter I]
 """
 
 import argparse
