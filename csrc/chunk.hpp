@@ -1,9 +1,14 @@
-// Chunks of rows, their feature-major working copies, and the model in the
-// working precision: the shared machinery of every pass.
+// Chunks of rows, their working copies, the model in the working precision and
+// the statistics accumulators: the shared machinery of every pass.
 //
-// A pass walks X in chunks of B rows. Each chunk is copied once into a
-// feature-major buffer xt[i * B + b] = x[b][i] - shift[i] in the working type T
-// (float for float32 input, double otherwise), so that SIMD lanes run over rows.
+// A pass walks X in chunks of B rows. Each chunk is copied once, shifted by a
+// point near the data and converted to the working type T (float for float32
+// input, double otherwise), into
+//   - xt, feature-major (xt[i * B + b]): SIMD lanes run over rows, for the
+//     E-step and the second-order statistics of small D;
+//   - xa, row-major with rows padded to a whole number of vectors: SIMD lanes
+//     run over features, for the second-order statistics of larger D, which are
+//     outer products summed over the rows that carry responsibility.
 // Chunks are grouped into slots of a fixed number of chunks; a thread takes
 // whole slots and the slot results are added in slot order, so the result does
 // not depend on the number of threads (DESIGN.md, "Parallel kernels").
@@ -12,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <new>
 
 #include "core.hpp"
@@ -64,8 +70,8 @@ struct Geometry {
 inline Geometry make_geometry(int64_t n, int64_t D, int64_t K) {
     Geometry g;
     g.n = n;
-    // keep the chunk's working set (x, two centred copies, K log-densities)
-    // within about 256 KiB, i.e. in L2
+    // keep the chunk's working set (two layouts of x, a centred copy, K
+    // log-densities) within about 256 KiB, i.e. in L2
     int64_t B = 256;
     while (B > 64 && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
     g.B = B;
@@ -74,30 +80,65 @@ inline Geometry make_geometry(int64_t n, int64_t D, int64_t K) {
     return g;
 }
 
-// Dp: the feature count padded for the 4-wide tiles of the second-order kernels.
-inline int64_t padded_features(int64_t D) { return round_up(D, 4); }
+// Feature counts of the two layouts.
+template <class T> struct Dims {
+    int64_t D = 0;
+    int64_t Ds = 0;  // feature-major rows: D rounded up to 4 (the SoA tiles)
+    int64_t Da = 0;  // row-major row length: D rounded up to a whole vector
+    int64_t Dm = 0;  // padding of centres: max(Ds, Da)
+    bool row_major_stats = false;  // second-order statistics from xa (else from xt)
+    Dims(int64_t d, Cov cov) : D(d), Ds(round_up(d, 4)), Da(round_up(d, Simd<T>::W)) {
+        Dm = std::max(Ds, Da);
+        // Rows of features pay off once padding wastes little; for diag and
+        // spherical only with several vectors per row (with one, the columns of
+        // xt do as well even when every row is summed).
+        row_major_stats = 2 * Da <= 3 * D;
+        if (cov == Cov::Diag || cov == Cov::Spherical) row_major_stats = row_major_stats && Da >= 2 * Simd<T>::W;
+    }
+};
 
 // ---------------------------------------------------------------- chunk copy
 
 template <class T, class S>
-inline void gather_typed(const S* base, const Data& X, const double* shift, int64_t r0, int64_t rows,
-                         int64_t B, T* xt) {
-    const int64_t D = X.d;
-    for (int64_t b = 0; b < rows; ++b) {
-        const S* row = base + (r0 + b) * X.row_stride;
-        for (int64_t i = 0; i < D; ++i) xt[i * B + b] = T(double(row[i * X.col_stride]) - shift[i]);
+inline void gather_typed(const S* base, const Data& X, const double* shift, int64_t r0, int64_t rows, int64_t B,
+                         T* __restrict xt, T* __restrict xa, int64_t Da) {
+    const int64_t D = X.d, rs = X.row_stride, cs = X.col_stride;
+    // 8 rows at a time: contiguous runs of 8 stores into the feature-major copy
+    constexpr int R = 8;
+    int64_t b = 0;
+    for (; b + R <= rows; b += R) {
+        const S* row = base + (r0 + b) * rs;
+        for (int64_t i = 0; i < D; ++i) {
+            const double sh = shift[i];
+            T* out = xt + i * B + b;
+            for (int q = 0; q < R; ++q) out[q] = T(double(row[q * rs + i * cs]) - sh);
+        }
+    }
+    for (; b < rows; ++b) {
+        const S* row = base + (r0 + b) * rs;
+        for (int64_t i = 0; i < D; ++i) xt[i * B + b] = T(double(row[i * cs]) - shift[i]);
     }
     for (int64_t i = 0; i < D; ++i)
-        for (int64_t b = rows; b < B; ++b) xt[i * B + b] = T(0);
+        for (int64_t p = rows; p < B; ++p) xt[i * B + p] = T(0);
+    if (xa) {
+        for (int64_t p = 0; p < rows; ++p) {
+            const S* row = base + (r0 + p) * rs;
+            T* out = xa + p * Da;
+            for (int64_t i = 0; i < D; ++i) out[i] = T(double(row[i * cs]) - shift[i]);
+        }
+        for (int64_t p = rows; p < B; ++p)
+            for (int64_t i = 0; i < D; ++i) xa[p * Da + i] = T(0);
+    }
 }
 
-// xt <- rows [r0, r0 + rows) of X minus shift, feature-major; padding rows are 0.
+// Rows [r0, r0 + rows) of X minus shift into xt (and xa if given); padding rows are 0.
 template <class T>
-inline void gather(const Data& X, const double* shift, int64_t r0, int64_t rows, int64_t B, T* xt) {
+inline void gather(const Data& X, const double* shift, int64_t r0, int64_t rows, int64_t B, T* xt, T* xa,
+                   int64_t Da) {
     if (X.is_float)
-        gather_typed<T>(static_cast<const float*>(X.ptr), X, shift, r0, rows, B, xt);
+        gather_typed<T>(static_cast<const float*>(X.ptr), X, shift, r0, rows, B, xt, xa, Da);
     else
-        gather_typed<T>(static_cast<const double*>(X.ptr), X, shift, r0, rows, B, xt);
+        gather_typed<T>(static_cast<const double*>(X.ptr), X, shift, r0, rows, B, xt, xa, Da);
 }
 
 template <class T>
@@ -111,42 +152,46 @@ inline void gather_weights(const double* w, int64_t r0, int64_t rows, int64_t B,
 // Parameters converted once per pass to the working type, centred on `shift`.
 template <class T> struct Model {
     Cov cov = Cov::Full;
-    int64_t K = 0, D = 0, Dp = 0;
-    Buffer<T> m;    // K x Dp: centre of component k minus shift (0-padded)
-    Buffer<T> P;    // full K x D x D, tied D x D (upper triangular); diag K x Dp; spherical K
+    int64_t K = 0;
+    Dims<T> dims;
+    Buffer<T> m;    // K x Dm: centre of component k minus shift (0-padded)
+    Buffer<T> P;    // full K x D x D, tied D x D (upper triangular); diag K x Dm; spherical K
+    Buffer<T> mp;   // diag: K x Dm, m * P (the E-step's y = x P - m P is one FMA per feature)
     Buffer<T> cst;  // K: log pi_k + log det P_k - D/2 log(2 pi)
+    Buffer<T> zero;  // Dm zeros
     std::vector<double> centers;  // K x D: shift + m in float64, what the statistics are centred on
 
-    const T* mean(int64_t k) const { return m.data() + k * Dp; }
+    int64_t D() const { return dims.D; }
+    const T* mean(int64_t k) const { return m.data() + k * dims.Dm; }
     const T* prec(int64_t k) const {
         switch (cov) {
-            case Cov::Full: return P.data() + k * D * D;
+            case Cov::Full: return P.data() + k * dims.D * dims.D;
             case Cov::Tied: return P.data();
-            case Cov::Diag: return P.data() + k * Dp;
+            case Cov::Diag: return P.data() + k * dims.Dm;
             default: return P.data() + k;
         }
     }
 
     // From centres only (statistics passes with fixed responsibilities).
     Model(Cov c, int64_t k, int64_t d, const double* centres, const double* shift)
-        : cov(c), K(k), D(d), Dp(padded_features(d)), m(k * padded_features(d)), cst(k),
-          centers(size_t(k * d)) {
+        : cov(c), K(k), dims(d, c), m(k * dims.Dm), cst(k), zero(dims.Dm), centers(size_t(k * d)) {
         for (int64_t kk = 0; kk < K; ++kk)
-            for (int64_t i = 0; i < D; ++i) {
-                T v = T(centres[kk * D + i] - shift[i]);
-                m[kk * Dp + i] = v;
-                centers[kk * D + i] = shift[i] + double(v);
+            for (int64_t i = 0; i < d; ++i) {
+                T v = T(centres[kk * d + i] - shift[i]);
+                m[kk * dims.Dm + i] = v;
+                centers[size_t(kk * d + i)] = shift[i] + double(v);
             }
     }
 
     // From a full parameter set (E-step passes).
     Model(const Params& p, const double* shift) : Model(p.cov, p.K, p.D, p.means, shift) {
         const double half_log_2pi = 0.9189385332046727418;
-        std::vector<double> logdet(size_t(K), 0.0);
+        const int64_t D = p.D, Dm = dims.Dm;
+        std::vector<double> logdet(static_cast<size_t>(K), 0.0);
         switch (cov) {
             case Cov::Full:
             case Cov::Tied: {
-                int64_t nm = cov == Cov::Full ? K : 1;
+                const int64_t nm = cov == Cov::Full ? K : 1;
                 P.reset(nm * D * D);
                 for (int64_t kk = 0; kk < nm; ++kk) {
                     const double* src = p.prec_chol + kk * D * D;
@@ -163,10 +208,12 @@ template <class T> struct Model {
                 break;
             }
             case Cov::Diag:
-                P.reset(K * Dp);
+                P.reset(K * Dm);
+                mp.reset(K * Dm);
                 for (int64_t kk = 0; kk < K; ++kk)
                     for (int64_t i = 0; i < D; ++i) {
-                        P[kk * Dp + i] = T(p.prec_chol[kk * D + i]);
+                        P[kk * Dm + i] = T(p.prec_chol[kk * D + i]);
+                        mp[kk * Dm + i] = T(double(m[kk * Dm + i]) * p.prec_chol[kk * D + i]);
                         logdet[size_t(kk)] += std::log(p.prec_chol[kk * D + i]);
                     }
                 break;
@@ -183,13 +230,101 @@ template <class T> struct Model {
     }
 };
 
-// Per-thread scratch, allocated before the parallel region.
-template <class T> struct Workspace {
-    Buffer<T> xt, L, w, d, rd;
-    Workspace(int64_t Dp, int64_t K, int64_t B) : xt(Dp * B), L(K * B), w(B), d(Dp * B), rd(Dp * B) {}
+// ---------------------------------------------------------------- accumulators
+
+// Statistics of a slot in float64, with the padded strides of the kernels
+// (s1: K x Da, s2: full K x Da x Da, tied Da x Da, diag K x Da, spherical K).
+struct Acc {
+    Cov cov;
+    int64_t K, D, Da;
+    std::vector<double> s0, s1, s2;
+    double loglik = 0.0, weight = 0.0;
+    std::vector<double> worst_value;
+    std::vector<int64_t> worst_row;
+
+    Acc(Cov c, int64_t k, int64_t d, int64_t da, int worst_cap)
+        : cov(c), K(k), D(d), Da(da), s0(size_t(k)), s1(size_t(k * da)) {
+        switch (c) {
+            case Cov::Full: s2.assign(size_t(k * da * da), 0.0); break;
+            case Cov::Tied: s2.assign(size_t(da * da), 0.0); break;
+            case Cov::Diag: s2.assign(size_t(k * da), 0.0); break;
+            case Cov::Spherical: s2.assign(size_t(k), 0.0); break;
+        }
+        worst_value.reserve(size_t(worst_cap) + 1);
+        worst_row.reserve(size_t(worst_cap) + 1);
+    }
+    double* s1k(int64_t k) { return s1.data() + k * Da; }
+    double* s2k(int64_t k) {
+        switch (cov) {
+            case Cov::Full: return s2.data() + k * Da * Da;
+            case Cov::Tied: return s2.data();
+            case Cov::Diag: return s2.data() + k * Da;
+            default: return s2.data() + k;
+        }
+    }
 };
 
+// Per-thread scratch, allocated before the parallel region.
+template <class T> struct Workspace {
+    Buffer<T> xt, xa, L, w, tot, d, rd, s1;
+    Buffer<int32_t> rows;
+    Buffer<double> dbuf;
+    Workspace(const Dims<T>& dm, int64_t K, int64_t B)
+        : xt(dm.Ds * B), xa(dm.row_major_stats ? B * dm.Da : 0), L(K * B), w(B), tot(B), d(dm.Dm * B),
+          rd(dm.Dm * B), s1(2 * dm.Dm), rows(B), dbuf(dm.Dm) {}
+};
+
+// One chunk as the kernels see it.
+template <class T> struct Chunk {
+    const T* xt;  // Ds x B, feature-major
+    const T* xa;  // B x Da, row-major (null unless dims.row_major_stats)
+    int64_t B;
+    int64_t rows;  // rows of X in this chunk (the rest is padding)
+};
+
+// ---------------------------------------------------------------- significant rows
+
+// A row's weighted responsibility r counts if r > eps^2 w: what the others
+// would add to the statistics lies far below the rounding of the sums.
+template <class T> constexpr T negligible() {
+    return std::numeric_limits<T>::epsilon() * std::numeric_limits<T>::epsilon();
+}
+
+// How many of the B rows count (padding rows have w = r = 0 and never do).
+template <class T> inline int64_t count_significant(const T* r, const T* w, int64_t B) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    using I = decltype(V{} < V{});
+    I count = {};
+    for (int64_t v = 0; v < B; v += W) count -= vload<V>(r + v) > negligible<T>() * vload<V>(w + v);
+    int64_t n = 0;
+    for (int i = 0; i < W; ++i) n += int64_t(count[i]);
+    return n;
+}
+
+// The indices of the rows that count, in order.
+template <class T> inline int64_t list_significant(const T* r, const T* w, int64_t B, int32_t* out) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; ++b) {
+        out[n] = int32_t(b);
+        n += r[b] > negligible<T>() * w[b];
+    }
+    return n;
+}
+
 // ---------------------------------------------------------------- small helpers
+
+// dst[0 : W] += v, converting to float64.
+template <class V> inline void add_to(double* dst, V v) {
+    if constexpr (sizeof(v[0]) == sizeof(double)) {
+        vstore(dst, vload<V>(dst) + v);
+    } else {
+        constexpr size_t n = sizeof(V) / sizeof(float);
+        constexpr auto half = std::make_index_sequence<n / 2>{};
+        vstore(dst, vload<vdouble>(dst) + __builtin_convertvector(lower_half(v, half), vdouble));
+        vstore(dst + n / 2, vload<vdouble>(dst + n / 2) + __builtin_convertvector(upper_half(v, half), vdouble));
+    }
+}
 
 // Row sums of a (rows x B) feature-major block, added into out (float64).
 template <class T> inline void row_sums(const T* a, int64_t rows, int64_t B, double* out) {
@@ -206,35 +341,146 @@ template <class T> inline void row_sums(const T* a, int64_t rows, int64_t B, dou
     }
 }
 
-// C[i][j] += sum_b A[i][b] * Bm[j][b] for j <= i < D (lower triangle of a D x D
-// row-major C). A and Bm are feature-major with Dp rows, rows >= D all zero.
-template <class T>
-inline void syrk_lower(const T* A, const T* Bm, int64_t D, int64_t Dp, int64_t B, double* C) {
+// out[ii][jj] = sum_b a[ii][b] * b[jj][b] for a TI x TJ tile (a, b feature-major
+// with row stride B). A function of its own so that the accumulators stay in registers.
+template <class T, int TI, int TJ>
+inline void dot_tile(const T* a, const T* b, int64_t B, T (&out)[TI][TJ]) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
+    V acc[TI][TJ] = {};
+    for (int64_t v = 0; v < B; v += W) {
+        V av[TI], bv[TJ];
+        for (int ii = 0; ii < TI; ++ii) av[ii] = vload<V>(a + ii * B + v);
+        for (int jj = 0; jj < TJ; ++jj) bv[jj] = vload<V>(b + jj * B + v);
+        for (int ii = 0; ii < TI; ++ii)
+            for (int jj = 0; jj < TJ; ++jj) acc[ii][jj] += av[ii] * bv[jj];
+    }
+    for (int ii = 0; ii < TI; ++ii)
+        for (int jj = 0; jj < TJ; ++jj) out[ii][jj] = hsum<T>(acc[ii][jj]);
+}
+
+// C[i][j] += sum_b A[i][b] * Bm[j][b] for j <= i < D (lower triangle, row
+// stride ldc). A and Bm are feature-major with Ds rows, rows >= D all zero.
+template <class T>
+inline void syrk_lower(const T* A, const T* Bm, int64_t D, int64_t Ds, int64_t B, double* C, int64_t ldc) {
 #if EMFAST_VBYTES == 64
     constexpr int TI = 4;
 #else
     constexpr int TI = 2;
 #endif
     constexpr int TJ = 4;
-    for (int64_t i0 = 0; i0 < Dp; i0 += TI) {
+    for (int64_t i0 = 0; i0 < Ds; i0 += TI) {
         for (int64_t j0 = 0; j0 <= i0; j0 += TJ) {
-            V acc[TI][TJ] = {};
-            for (int64_t v = 0; v < B; v += W) {
-                V a[TI], b[TJ];
-                for (int ii = 0; ii < TI; ++ii) a[ii] = vload<V>(A + (i0 + ii) * B + v);
-                for (int jj = 0; jj < TJ; ++jj) b[jj] = vload<V>(Bm + (j0 + jj) * B + v);
-                for (int ii = 0; ii < TI; ++ii)
-                    for (int jj = 0; jj < TJ; ++jj) acc[ii][jj] += a[ii] * b[jj];
-            }
+            T sums[TI][TJ];
+            dot_tile<T, TI, TJ>(A + i0 * B, Bm + j0 * B, B, sums);
             for (int ii = 0; ii < TI; ++ii)
                 for (int jj = 0; jj < TJ; ++jj) {
-                    int64_t i = i0 + ii, j = j0 + jj;
-                    if (i < D && j <= i) C[i * D + j] += double(hsum<T>(acc[ii][jj]));
+                    const int64_t i = i0 + ii, j = j0 + jj;
+                    if (i < D && j <= i) C[i * ldc + j] += double(sums[ii][jj]);
                 }
         }
     }
+}
+
+// C[i0 + ii][j0 : j0 + NV W] += sum_t a[t][i0 + ii] * (x[rows[t]][j0 : ...] - m[j0 : ...])
+// for ii < MR: an MR x NV-vector tile of outer products, accumulators in registers.
+template <class T, int MR, int NV>
+inline void outer_tile(const T* a, const T* x, int64_t ld, const T* m, const int32_t* rows, int64_t n, int64_t i0,
+                       int64_t j0, double* C) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    V acc[MR][NV] = {};
+    V mv[NV];
+    for (int v = 0; v < NV; ++v) mv[v] = vload<V>(m + j0 + v * W);
+    for (int64_t t = 0; t < n; ++t) {
+        const T* xr = x + int64_t(rows[t]) * ld + j0;
+        V d[NV];
+        for (int v = 0; v < NV; ++v) d[v] = vload<V>(xr + v * W) - mv[v];
+        const T* ar = a + t * ld + i0;
+        for (int ii = 0; ii < MR; ++ii)
+            for (int v = 0; v < NV; ++v) acc[ii][v] += ar[ii] * d[v];
+    }
+    for (int ii = 0; ii < MR; ++ii)
+        for (int v = 0; v < NV; ++v) add_to(C + (i0 + ii) * ld + j0 + v * W, acc[ii][v]);
+}
+
+template <class T, int MR, int NV>
+inline void outer_lower_t(const T* a, const T* x, int64_t Da, const T* m, const int32_t* rows, int64_t n,
+                          double* C) {
+    constexpr int NW = NV * Simd<T>::W;
+    for (int64_t i0 = 0; i0 < Da; i0 += MR)
+        for (int64_t j0 = 0; j0 < i0 + MR; j0 += NW) outer_tile<T, MR, NV>(a, x, Da, m, rows, n, i0, j0, C);
+}
+
+// The lower triangle (and some of the upper, which is discarded) of
+// C += sum_t a[t] (x[rows[t]] - m)^T, all rows of length Da (a, C: stride Da).
+template <class T>
+inline void outer_lower(const T* a, const T* x, int64_t Da, const T* m, const int32_t* rows, int64_t n, double* C) {
+    constexpr int W = Simd<T>::W;
+    // as many accumulators as the register file holds (32 vector registers with
+    // AVX-512, 16 otherwise), with tiles that divide Da
+    constexpr int kMaxAcc = EMFAST_VBYTES == 64 ? 16 : 8;
+    const bool two = Da % (2 * W) == 0;
+    if (Da % 8 == 0) {
+        if (two && 16 <= kMaxAcc) return outer_lower_t<T, 8, 2>(a, x, Da, m, rows, n, C);
+        if (two) return outer_lower_t<T, 4, 2>(a, x, Da, m, rows, n, C);
+        return outer_lower_t<T, 8, 1>(a, x, Da, m, rows, n, C);
+    }
+    if (Da % 4 == 0) return two ? outer_lower_t<T, 4, 2>(a, x, Da, m, rows, n, C) : outer_lower_t<T, 4, 1>(a, x, Da, m, rows, n, C);
+    return outer_lower_t<T, 2, 1>(a, x, Da, m, rows, n, C);
+}
+
+// rd[t] = r[rows[t]] * (x[rows[t]] - m) for the listed rows (row-major, stride
+// Da); returns their S0 and adds their S1 into s1 (Da, float64) unless s1 is null.
+template <class T>
+inline double centred_rows(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n, T* rd,
+                           T* s1buf, double* s1) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    std::fill(s1buf, s1buf + Da, T(0));
+    T s0 = 0;
+    for (int64_t t = 0; t < n; ++t) {
+        const int64_t b = rows[t];
+        const T rt = r[b];
+        s0 += rt;
+        const T* xr = x + b * Da;
+        T* out = rd + t * Da;
+        for (int64_t j = 0; j < Da; j += W) {
+            V v = rt * (vload<V>(xr + j) - vload<V>(m + j));
+            vstore(out + j, v);
+            vstore(s1buf + j, vload<V>(s1buf + j) + v);
+        }
+    }
+    if (s1)
+        for (int64_t j = 0; j < Da; ++j) s1[j] += double(s1buf[j]);
+    return double(s0);
+}
+
+// Over the listed rows: S0, S1 += sum r d and s2 += sum r d * d (per feature),
+// d = x[rows[t]] - m, rows of length Da. Returns S0.
+template <class T>
+inline double diagonal_moments(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n,
+                               T* buf, double* s1, double* s2) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    T* b1 = buf;
+    T* b2 = buf + Da;
+    std::fill(buf, buf + 2 * Da, T(0));
+    T s0 = 0;
+    for (int64_t t = 0; t < n; ++t) {
+        const int64_t b = rows[t];
+        const T rt = r[b];
+        s0 += rt;
+        const T* xr = x + b * Da;
+        for (int64_t j = 0; j < Da; j += W) {
+            V d = vload<V>(xr + j) - vload<V>(m + j);
+            V rd = rt * d;
+            vstore(b1 + j, vload<V>(b1 + j) + rd);
+            vstore(b2 + j, vload<V>(b2 + j) + rd * d);
+        }
+    }
+    for (int64_t j = 0; j < Da; ++j) s1[j] += double(b1[j]), s2[j] += double(b2[j]);
+    return double(s0);
 }
 
 }  // namespace emfast

@@ -41,10 +41,10 @@ int thread_count(int requested, int64_t work_items) {
     return std::max(n, 1);
 }
 
-// ---------------------------------------------------------------- worst-explained rows
+// ---------------------------------------------------------------- accumulators
 
 // Keeps the `cap` smallest (value, row) pairs in ascending order.
-void worst_insert(Stats& s, int cap, double value, int64_t row) {
+void worst_insert(Acc& s, int cap, double value, int64_t row) {
     auto& v = s.worst_value;
     auto& r = s.worst_row;
     size_t pos = v.size();
@@ -55,11 +55,7 @@ void worst_insert(Stats& s, int cap, double value, int64_t row) {
     if (v.size() > size_t(cap)) v.pop_back(), r.pop_back();
 }
 
-void worst_merge(Stats& into, const Stats& from, int cap) {
-    for (size_t i = 0; i < from.worst_value.size(); ++i) worst_insert(into, cap, from.worst_value[i], from.worst_row[i]);
-}
-
-void stats_zero(Stats& s) {
+void acc_zero(Acc& s) {
     std::fill(s.s0.begin(), s.s0.end(), 0.0);
     std::fill(s.s1.begin(), s.s1.end(), 0.0);
     std::fill(s.s2.begin(), s.s2.end(), 0.0);
@@ -68,24 +64,13 @@ void stats_zero(Stats& s) {
     s.worst_row.clear();
 }
 
-void stats_add(Stats& into, const Stats& from, int cap) {
+void acc_add(Acc& into, const Acc& from, int cap) {
     for (size_t i = 0; i < into.s0.size(); ++i) into.s0[i] += from.s0[i];
     for (size_t i = 0; i < into.s1.size(); ++i) into.s1[i] += from.s1[i];
     for (size_t i = 0; i < into.s2.size(); ++i) into.s2[i] += from.s2[i];
     into.loglik += from.loglik;
     into.weight += from.weight;
-    worst_merge(into, from, cap);
-}
-
-// S2 is accumulated as a lower triangle; mirror it.
-void symmetrise(Stats& s) {
-    const int64_t D = s.D;
-    int64_t nm = s.cov == Cov::Full ? s.K : s.cov == Cov::Tied ? 1 : 0;
-    for (int64_t k = 0; k < nm; ++k) {
-        double* a = s.s2.data() + k * D * D;
-        for (int64_t i = 0; i < D; ++i)
-            for (int64_t j = 0; j < i; ++j) a[j * D + i] = a[i * D + j];
-    }
+    for (size_t i = 0; i < from.worst_value.size(); ++i) worst_insert(into, cap, from.worst_value[i], from.worst_row[i]);
 }
 
 // Total sample weight of a chunk, in float64 whatever the working type.
@@ -96,11 +81,67 @@ double chunk_weight(const double* sw, int64_t r0, int64_t rows) {
     return s;
 }
 
+// The padded accumulators as Stats: unpadded, S2 symmetric, tied statistics
+// re-centred from the shift onto the centres:
+//   S1_k = S1'_k - S0_k m_k
+//   S2   = S' - sum_k (S1'_k m_k^T + m_k S1'_k^T) + sum_k S0_k m_k m_k^T
+template <class T> Stats finish(const Model<T>& md, const Acc& a) {
+    const int64_t K = a.K, D = a.D, Da = a.Da;
+    Stats out(a.cov, K, D);
+    out.s0 = a.s0;
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t i = 0; i < D; ++i) out.s1[size_t(k * D + i)] = a.s1[size_t(k * Da + i)];
+    switch (a.cov) {
+        case Cov::Full:
+        case Cov::Tied: {
+            const int64_t nm = a.cov == Cov::Full ? K : 1;
+            for (int64_t k = 0; k < nm; ++k)
+                for (int64_t i = 0; i < D; ++i)
+                    for (int64_t j = 0; j <= i; ++j)
+                        out.s2[size_t(k * D * D + i * D + j)] = a.s2[size_t(k * Da * Da + i * Da + j)];
+            break;
+        }
+        case Cov::Diag:
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t i = 0; i < D; ++i) out.s2[size_t(k * D + i)] = a.s2[size_t(k * Da + i)];
+            break;
+        case Cov::Spherical: out.s2 = a.s2; break;
+    }
+    if (a.cov == Cov::Tied) {
+        std::vector<double> mk(static_cast<size_t>(D));
+        for (int64_t k = 0; k < K; ++k) {
+            for (int64_t i = 0; i < D; ++i) mk[size_t(i)] = double(md.mean(k)[i]);
+            double* s1 = out.s1.data() + k * D;
+            const double s0 = out.s0[size_t(k)];
+            for (int64_t i = 0; i < D; ++i)
+                for (int64_t j = 0; j <= i; ++j)
+                    out.s2[size_t(i * D + j)] +=
+                        -s1[i] * mk[size_t(j)] - mk[size_t(i)] * s1[j] + s0 * mk[size_t(i)] * mk[size_t(j)];
+            for (int64_t i = 0; i < D; ++i) s1[i] -= s0 * mk[size_t(i)];
+        }
+    }
+    if (a.cov == Cov::Full || a.cov == Cov::Tied) {
+        const int64_t nm = a.cov == Cov::Full ? K : 1;
+        for (int64_t k = 0; k < nm; ++k) {
+            double* s2 = out.s2.data() + k * D * D;
+            for (int64_t i = 0; i < D; ++i)
+                for (int64_t j = 0; j < i; ++j) s2[j * D + i] = s2[i * D + j];
+        }
+    }
+    out.centers = md.centers;
+    out.loglik = a.loglik;
+    out.weight = a.weight;
+    out.worst_value = a.worst_value;
+    out.worst_row = a.worst_row;
+    return out;
+}
+
 // ---------------------------------------------------------------- responsibilities
 
 // L holds K rows of B log-densities (weighted by log pi_k). On return it holds
-// w * responsibility; lse receives log p(x) per row.
-template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse) {
+// w * responsibility; lse receives log p(x) per row. Two sweeps: the
+// exponentials, then per row the logarithm and the scaling.
+template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse, T* sums) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     for (int64_t v = 0; v < B; v += W) {
@@ -108,14 +149,20 @@ template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse
         for (int64_t k = 1; k < K; ++k) mx = vmax(mx, vload<V>(L + k * B + v));
         V s = {};
         for (int64_t k = 0; k < K; ++k) {
-            V e = vexp(vload<V>(L + k * B + v) - mx);
+            const V e = vexp(vload<V>(L + k * B + v) - mx);
             vstore(L + k * B + v, e);
             s += e;
         }
-        vstore(lse + v, mx + vlog(s));
-        V scale = vload<V>(w + v) / s;
-        for (int64_t k = 0; k < K; ++k) vstore(L + k * B + v, vload<V>(L + k * B + v) * scale);
+        vstore(lse + v, mx);
+        vstore(sums + v, s);
     }
+    for (int64_t v = 0; v < B; v += W) {
+        const V s = vload<V>(sums + v);
+        vstore(lse + v, vload<V>(lse + v) + vlog(s));
+        vstore(sums + v, vload<V>(w + v) * vrecip(s));
+    }
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t v = 0; v < B; v += W) vstore(L + k * B + v, vload<V>(L + k * B + v) * vload<V>(sums + v));
 }
 
 // L[k][b] <- cst_k - 0.5 * maha[k][b]
@@ -134,25 +181,37 @@ template <class T, class Kernel> void chunk_log_density(const Model<T>& md, cons
     to_log_density(md, L, B);
 }
 
+// ---------------------------------------------------------------- statistics of a chunk
+
+// R: K rows of B weighted responsibilities; w: sample weights; total: each
+// row's total responsibility (w in an E-step pass).
+template <class T, class Kernel>
+void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const T* w, const T* total,
+                      Workspace<T>& ws, Acc& a) {
+    Kernel::accumulate_chunk(md, ch, total, ws, a);
+    for (int64_t k = 0; k < md.K; ++k) {
+        const T* r = R + k * ch.B;
+        const int64_t n = count_significant(r, w, ch.B);
+        if (n > 0) Kernel::accumulate(md, k, ch, r, w, n, ws, a);
+    }
+}
+
 // ---------------------------------------------------------------- the slot loop
 
-// Runs body(chunk, workspace, thread_stats) over all chunks, one slot at a
-// time per thread, adding slot results into `total` in slot order.
+// Runs body(chunk, workspace, thread_acc) over all chunks, one slot at a time
+// per thread, adding slot results into `total` in slot order.
 template <class T, class Body>
-void reduce_over_slots(const Geometry& g, int n_threads, int64_t Dp, int64_t K, Stats& total, int cap, Body body) {
+void reduce_over_slots(const Geometry& g, int n_threads, const Dims<T>& dims, int64_t K, Acc& total, int cap,
+                       Body body) {
     const int nt = thread_count(n_threads, g.n_slots);
     std::vector<Workspace<T>> ws;
-    std::vector<Stats> acc;
+    std::vector<Acc> acc;
     ws.reserve(size_t(nt));
     acc.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) {
-        ws.emplace_back(Dp, K, g.B);
-        acc.emplace_back(total.cov, total.K, total.D);
-        acc.back().worst_value.reserve(size_t(cap) + 1);
-        acc.back().worst_row.reserve(size_t(cap) + 1);
+        ws.emplace_back(dims, K, g.B);
+        acc.emplace_back(total.cov, total.K, total.D, total.Da, cap);
     }
-    total.worst_value.reserve(size_t(cap) + 1);
-    total.worst_row.reserve(size_t(cap) + 1);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
@@ -164,16 +223,24 @@ void reduce_over_slots(const Geometry& g, int n_threads, int64_t Dp, int64_t K, 
         const int t = 0;
 #endif
         for (int64_t s = 0; s < g.n_slots; ++s) {
-            Stats& a = acc[size_t(t)];
-            stats_zero(a);
+            Acc& a = acc[size_t(t)];
+            acc_zero(a);
             const int64_t c_end = std::min(g.n_chunks, (s + 1) * g.chunks_per_slot);
             for (int64_t c = s * g.chunks_per_slot; c < c_end; ++c) body(c, ws[size_t(t)], a);
 #ifdef _OPENMP
 #pragma omp ordered
 #endif
-            stats_add(total, a, cap);
+            acc_add(total, a, cap);
         }
     }
+}
+
+template <class T> Chunk<T> load_chunk(const Data& X, const double* shift, const Geometry& g, int64_t c,
+                                       const Dims<T>& dims, Workspace<T>& ws) {
+    const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c);
+    T* xa = dims.row_major_stats ? ws.xa.data() : nullptr;
+    gather(X, shift, r0, rows, g.B, ws.xt.data(), xa, dims.Da);
+    return Chunk<T>{ws.xt.data(), xa, g.B, rows};
 }
 
 template <class T, class Kernel>
@@ -181,34 +248,30 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
                Stats& out) {
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K);
-    out = Stats(p.cov, p.K, p.D);
+    Acc total(p.cov, p.K, p.D, md.dims.Da, n_worst);
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
-    reduce_over_slots<T>(g, n_threads, md.Dp, p.K, out, n_worst, [&](int64_t c, Workspace<T>& ws, Stats& a) {
-        const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c), B = g.B;
-        T* xt = ws.xt.data();
+    reduce_over_slots<T>(g, n_threads, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
+        const Chunk<T> ch = load_chunk(X, shift, g, c, md.dims, ws);
+        const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* L = ws.L.data();
         T* w = ws.w.data();
-        T* lse = ws.rd.data();  // free until accumulate() runs
-        gather(X, shift, r0, rows, B, xt);
-        gather_weights(sw, r0, rows, B, w);
-        chunk_log_density<T, Kernel>(md, xt, B, L);
-        normalise(L, w, p.K, B, lse);
+        T* lse = ws.rd.data();  // free until the statistics are accumulated
+        gather_weights(sw, r0, ch.rows, B, w);
+        chunk_log_density<T, Kernel>(md, ch.xt, B, L);
+        normalise(L, w, p.K, B, lse, ws.tot.data());
         V ll = {};
         for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * vload<V>(lse + v);
         a.loglik += double(hsum<T>(ll));
-        a.weight += chunk_weight(sw, r0, rows);
+        a.weight += chunk_weight(sw, r0, ch.rows);
         if (n_worst > 0)
-            for (int64_t b = 0; b < rows; ++b)
+            for (int64_t b = 0; b < ch.rows; ++b)
                 if (w[b] > T(0) &&
                     (a.worst_value.size() < size_t(n_worst) || double(lse[b]) < a.worst_value.back()))
                     worst_insert(a, n_worst, double(lse[b]), r0 + b);
-        Kernel::accumulate_chunk(md, xt, w, B, ws, a);
-        for (int64_t k = 0; k < p.K; ++k) Kernel::accumulate(md, k, xt, L + k * B, B, ws, a);
+        accumulate_chunk<T, Kernel>(md, ch, L, w, w, ws, a);
     });
-    if (p.cov == Cov::Tied) finish_tied(md, out);
-    symmetrise(out);
-    out.centers = md.centers;
+    out = finish(md, total);
 }
 
 template <class T, class Kernel>
@@ -216,37 +279,33 @@ void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, in
                   const double* shift, int n_threads, Stats& out) {
     const Model<T> md(cov, K, X.d, centers, shift);
     const Geometry g = make_geometry(X.n, X.d, K);
-    out = Stats(cov, K, X.d);
-    reduce_over_slots<T>(g, n_threads, md.Dp, K, out, 0, [&](int64_t c, Workspace<T>& ws, Stats& a) {
-        const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c), B = g.B;
-        T* xt = ws.xt.data();
+    Acc total(cov, K, X.d, md.dims.Da, 0);
+    reduce_over_slots<T>(g, n_threads, md.dims, K, total, 0, [&](int64_t c, Workspace<T>& ws, Acc& a) {
+        const Chunk<T> ch = load_chunk(X, shift, g, c, md.dims, ws);
+        const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* R = ws.L.data();
         T* w = ws.w.data();
-        gather(X, shift, r0, rows, B, xt);
-        gather_weights(sw, r0, rows, B, w);
+        T* total_resp = ws.tot.data();
+        gather_weights(sw, r0, ch.rows, B, w);
         std::fill(R, R + K * B, T(0));
-        for (int64_t b = 0; b < rows; ++b) {
+        for (int64_t b = 0; b < ch.rows; ++b) {
             if (resp.labels) {
-                int64_t l = resp.labels[r0 + b];
+                const int64_t l = resp.labels[r0 + b];
                 if (l >= 0) R[l * B + b] = w[b];
             } else {
                 const T* rr = static_cast<const T*>(resp.resp) + (r0 + b) * resp.row_stride;
                 for (int64_t k = 0; k < K; ++k) R[k * B + b] = w[b] * rr[k * resp.col_stride];
             }
         }
-        a.weight += chunk_weight(sw, r0, rows);
-        // a row's share in the component-free statistics is its total responsibility
+        a.weight += chunk_weight(sw, r0, ch.rows);
         for (int64_t b = 0; b < B; ++b) {
-            T total = T(0);
-            for (int64_t k = 0; k < K; ++k) total += R[k * B + b];
-            w[b] = total;
+            T t = T(0);
+            for (int64_t k = 0; k < K; ++k) t += R[k * B + b];
+            total_resp[b] = t;
         }
-        Kernel::accumulate_chunk(md, xt, w, B, ws, a);
-        for (int64_t k = 0; k < K; ++k) Kernel::accumulate(md, k, xt, R + k * B, B, ws, a);
+        accumulate_chunk<T, Kernel>(md, ch, R, w, total_resp, ws, a);
     });
-    if (cov == Cov::Tied) finish_tied(md, out);
-    symmetrise(out);
-    out.centers = md.centers;
+    out = finish(md, total);
 }
 
 template <class T, class Kernel>
@@ -254,9 +313,11 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K);
     const int nt = thread_count(n_threads, g.n_chunks);
+    Dims<T> dims = md.dims;
+    dims.row_major_stats = false;  // no statistics here
     std::vector<Workspace<T>> wss;
     wss.reserve(size_t(nt));
-    for (int t = 0; t < nt; ++t) wss.emplace_back(md.Dp, p.K, g.B);
+    for (int t = 0; t < nt; ++t) wss.emplace_back(dims, p.K, g.B);
     const int64_t K = p.K;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -267,11 +328,10 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
 #else
         Workspace<T>& ws = wss[0];
 #endif
-        const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c), B = g.B;
-        T* xt = ws.xt.data();
+        const Chunk<T> ch = load_chunk(X, shift, g, c, dims, ws);
+        const int64_t r0 = g.chunk_begin(c), rows = ch.rows, B = g.B;
         T* L = ws.L.data();
-        gather(X, shift, r0, rows, B, xt);
-        for (int64_t k = 0; k < K; ++k) Kernel::mahalanobis(md, k, xt, B, L + k * B);
+        for (int64_t k = 0; k < K; ++k) Kernel::mahalanobis(md, k, ch.xt, B, L + k * B);
         if (what == Score::Mahalanobis) {
             T* out = static_cast<T*>(out_) + r0 * K;
             for (int64_t b = 0; b < rows; ++b)
@@ -279,41 +339,32 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
             continue;
         }
         to_log_density(md, L, B);
-        if (what == Score::WeightedLogProb || what == Score::Predict) {
-            if (what == Score::Predict) {
-                int64_t* out = static_cast<int64_t*>(out_) + r0;
-                for (int64_t b = 0; b < rows; ++b) {
-                    int64_t best = 0;
-                    for (int64_t k = 1; k < K; ++k)
-                        if (L[k * B + b] > L[best * B + b]) best = k;
-                    out[b] = best;
-                }
-            } else {
-                T* out = static_cast<T*>(out_) + r0 * K;
-                for (int64_t b = 0; b < rows; ++b)
-                    for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
+        if (what == Score::Predict) {
+            int64_t* out = static_cast<int64_t*>(out_) + r0;
+            for (int64_t b = 0; b < rows; ++b) {
+                int64_t best = 0;
+                for (int64_t k = 1; k < K; ++k)
+                    if (L[k * B + b] > L[best * B + b]) best = k;
+                out[b] = best;
             }
             continue;
+        }
+        T* out = static_cast<T*>(out_) + (what == Score::LogProbNorm ? r0 : r0 * K);
+        if (what == Score::WeightedLogProb || what == Score::LogResp) {
+            for (int64_t b = 0; b < rows; ++b)
+                for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
+            if (what == Score::WeightedLogProb) continue;
         }
         T* w = ws.w.data();
         T* lse = ws.rd.data();
         std::fill(w, w + B, T(1));
-        if (what == Score::LogResp) {
-            // log resp = log density - lse: keep the densities in out first
-            T* out = static_cast<T*>(out_) + r0 * K;
-            for (int64_t b = 0; b < rows; ++b)
-                for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
-            normalise(L, w, K, B, lse);
+        normalise(L, w, K, B, lse, ws.tot.data());
+        if (what == Score::LogResp) {  // log resp = log density - lse
             for (int64_t b = 0; b < rows; ++b)
                 for (int64_t k = 0; k < K; ++k) out[b * K + k] -= lse[b];
-            continue;
-        }
-        normalise(L, w, K, B, lse);
-        if (what == Score::LogProbNorm) {
-            T* out = static_cast<T*>(out_) + r0;
+        } else if (what == Score::LogProbNorm) {
             for (int64_t b = 0; b < rows; ++b) out[b] = lse[b];
         } else {  // Proba
-            T* out = static_cast<T*>(out_) + r0 * K;
             for (int64_t b = 0; b < rows; ++b)
                 for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
         }

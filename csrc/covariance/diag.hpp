@@ -1,6 +1,6 @@
 // Diagonal covariance: D variances per component.
 //
-// E-step: sum_i ((x_i - mu_ki) p_ki)^2 with p_k = 1 / sqrt(var_k).
+// E-step: sum_i (x_i p_ki - mu_ki p_ki)^2 with p_k = 1 / sqrt(var_k).
 // M-step statistics: S0, S1 and the centred second moments per feature,
 // S2_ki = sum w r (x_i - c_ki)^2, never E[x^2] - mu^2 (scikit-learn #30382).
 #pragma once
@@ -13,36 +13,44 @@ template <class T> struct DiagKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        const T* m = md.mean(k);
+        const T* mp = md.mp.data() + k * md.dims.Dm;
         const T* p = md.prec(k);
         for (int64_t v = 0; v < B; v += 4 * W) {
             V a0 = {}, a1 = {}, a2 = {}, a3 = {};
-            for (int64_t i = 0; i < md.D; ++i) {
+            for (int64_t i = 0; i < md.D(); ++i) {
                 const T* xi = xt + i * B + v;
-                V y0 = (vload<V>(xi) - m[i]) * p[i];
-                V y1 = (vload<V>(xi + W) - m[i]) * p[i];
-                V y2 = (vload<V>(xi + 2 * W) - m[i]) * p[i];
-                V y3 = (vload<V>(xi + 3 * W) - m[i]) * p[i];
+                V y0 = vload<V>(xi) * p[i] - mp[i];
+                V y1 = vload<V>(xi + W) * p[i] - mp[i];
+                V y2 = vload<V>(xi + 2 * W) * p[i] - mp[i];
+                V y3 = vload<V>(xi + 3 * W) * p[i] - mp[i];
                 a0 += y0 * y0, a1 += y1 * y1, a2 += y2 * y2, a3 += y3 * y3;
             }
             vstore(out + v, a0), vstore(out + v + W, a1), vstore(out + v + 2 * W, a2), vstore(out + v + 3 * W, a3);
         }
     }
 
-    static void accumulate(const Model<T>& md, int64_t k, const T* xt, const T* r, int64_t B, Workspace<T>&,
-                           Stats& acc) {
+    static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
+                           Workspace<T>& ws, Acc& acc) {
+        // row by row over the listed rows when that is less work than all rows at once
+        if (md.dims.row_major_stats && n * (md.dims.Da + Simd<T>::W) < ch.B * md.D()) {
+            const int32_t* rows = ws.rows.data();
+            n = list_significant(r, w, ch.B, ws.rows.data());
+            acc.s0[size_t(k)] += diagonal_moments(ch.xa, md.dims.Da, md.mean(k), r, rows, n, ws.s1.data(),
+                                                  acc.s1k(k), acc.s2k(k));
+            return;
+        }
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        const int64_t D = md.D;
+        const int64_t B = ch.B;
         const T* m = md.mean(k);
         V s0 = {};
         for (int64_t v = 0; v < B; v += W) s0 += vload<V>(r + v);
         acc.s0[size_t(k)] += double(hsum<T>(s0));
-        double* s1 = acc.s1.data() + k * D;
-        double* s2 = acc.s2.data() + k * D;
-        for (int64_t i = 0; i < D; ++i) {
+        double* s1 = acc.s1k(k);
+        double* s2 = acc.s2k(k);
+        for (int64_t i = 0; i < md.D(); ++i) {
             V a = {}, b = {};
-            const T* xi = xt + i * B;
+            const T* xi = ch.xt + i * B;
             for (int64_t v = 0; v < B; v += W) {
                 V d = vload<V>(xi + v) - m[i];
                 V rd = vload<V>(r + v) * d;
@@ -54,7 +62,7 @@ template <class T> struct DiagKernel {
         }
     }
 
-    static void accumulate_chunk(const Model<T>&, const T*, const T*, int64_t, Workspace<T>&, Stats&) {}
+    static void accumulate_chunk(const Model<T>&, const Chunk<T>&, const T*, Workspace<T>&, Acc&) {}
 };
 
 }  // namespace emfast

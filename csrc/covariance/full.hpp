@@ -3,7 +3,7 @@
 // E-step: the squared Mahalanobis distance ||(x - mu_k) P_k||^2, with P_k the
 // upper-triangular precision Cholesky factor (Sigma_k^-1 = P_k P_k^T), as a
 // register-blocked triangular product over a tile of output columns.
-// M-step statistics: S0, S1 and the lower triangle of S2 = sum r d d^T.
+// M-step statistics: S0, S1 and the lower triangle of S2 = sum w r d d^T.
 #pragma once
 
 #include "../chunk.hpp"
@@ -41,62 +41,110 @@ constexpr int kTriTile = 16;
 constexpr int kTriTile = 8;
 #endif
 
-template <class T, int NJ>
-inline typename Simd<T>::V tri_rest(const T* xt, int64_t B, const T* m, const T* P, int64_t D, int64_t j0,
-                                    int64_t rest) {
-    if constexpr (NJ == 0) {
-        return typename Simd<T>::V{};
-    } else {
-        if (rest == NJ) return tri_tile<T, NJ>(xt, B, m, P, D, j0);
-        return tri_rest<T, NJ - 1>(xt, B, m, P, D, j0, rest);
-    }
-}
-
-// out[b] = ||(x_b - m) P||^2 for the B rows of a chunk, P upper triangular D x D.
-template <class T>
-inline void triangular_mahalanobis(const T* xt, int64_t B, const T* m, const T* P, int64_t D, T* out) {
+// out[b] = ||(x_b - m) P||^2 for the B rows of a chunk, P upper triangular D x D;
+// REST = D mod kTriTile, the width of the last tile.
+template <class T, int REST>
+inline void triangular_mahalanobis_t(const T* xt, int64_t B, const T* m, const T* P, int64_t D, T* out) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
-    const int64_t full_tiles = D / kTriTile * kTriTile, rest = D - full_tiles;
+    const int64_t full_tiles = D - REST;
     for (int64_t v = 0; v < B; v += W) {
         V acc = {};
         for (int64_t j0 = 0; j0 < full_tiles; j0 += kTriTile)
             acc += tri_tile<T, kTriTile>(xt + v, B, m, P, D, j0);
-        if (rest) acc += tri_rest<T, kTriTile - 1>(xt + v, B, m, P, D, full_tiles, rest);
+        if constexpr (REST > 0) acc += tri_tile<T, REST>(xt + v, B, m, P, D, full_tiles);
         vstore(out + v, acc);
+    }
+}
+
+template <class T, int REST = kTriTile - 1>
+inline void triangular_mahalanobis(const T* xt, int64_t B, const T* m, const T* P, int64_t D, T* out) {
+    if constexpr (REST == 0) {
+        triangular_mahalanobis_t<T, 0>(xt, B, m, P, D, out);
+    } else {
+        if (D % kTriTile == REST) return triangular_mahalanobis_t<T, REST>(xt, B, m, P, D, out);
+        triangular_mahalanobis<T, REST - 1>(xt, B, m, P, D, out);
+    }
+}
+
+template <class T, int D>
+inline void small_moments(const T* xt, int64_t B, const T* m, const T* r, double& s0, double* s1, double* s2,
+                          int64_t ld) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    V a0 = {}, a1[D] = {}, a2[D * (D + 1) / 2] = {};
+    for (int64_t v = 0; v < B; v += W) {
+        const V rv = vload<V>(r + v);
+        a0 += rv;
+        V d[D];
+        for (int i = 0; i < D; ++i) d[i] = vload<V>(xt + i * B + v) - m[i];
+        int q = 0;
+        for (int i = 0; i < D; ++i) {
+            const V rd = rv * d[i];
+            a1[i] += rd;
+            for (int j = 0; j <= i; ++j) a2[q++] += rd * d[j];
+        }
+    }
+    s0 += double(hsum<T>(a0));
+    int q = 0;
+    for (int i = 0; i < D; ++i) {
+        s1[i] += double(hsum<T>(a1[i]));
+        for (int j = 0; j <= i; ++j) s2[i * ld + j] += double(hsum<T>(a2[q++]));
+    }
+}
+
+template <class T>
+inline bool small_moments_d(int64_t D, const T* xt, int64_t B, const T* m, const T* r, double& s0, double* s1,
+                            double* s2, int64_t ld) {
+    switch (D) {
+        case 1: small_moments<T, 1>(xt, B, m, r, s0, s1, s2, ld); return true;
+        case 2: small_moments<T, 2>(xt, B, m, r, s0, s1, s2, ld); return true;
+        case 3: small_moments<T, 3>(xt, B, m, r, s0, s1, s2, ld); return true;
+        case 4: small_moments<T, 4>(xt, B, m, r, s0, s1, s2, ld); return true;
+        default: return false;
     }
 }
 
 template <class T> struct FullKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
-        triangular_mahalanobis(xt, B, md.mean(k), md.prec(k), md.D, out);
+        triangular_mahalanobis(xt, B, md.mean(k), md.prec(k), md.D(), out);
     }
 
-    // r: responsibilities of component k times the sample weights.
-    static void accumulate(const Model<T>& md, int64_t k, const T* xt, const T* r, int64_t B, Workspace<T>& ws,
-                           Stats& acc) {
+    // r: w times the responsibilities of component k (all B rows), of which n
+    // are significant (list_significant).
+    static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
+                           Workspace<T>& ws, Acc& acc) {
+        const Dims<T>& dm = md.dims;
+        const T* m = md.mean(k);
+        if (dm.row_major_stats) {
+            const int32_t* rows = ws.rows.data();
+            n = list_significant(r, w, ch.B, ws.rows.data());
+            acc.s0[size_t(k)] += centred_rows(ch.xa, dm.Da, m, r, rows, n, ws.rd.data(), ws.s1.data(), acc.s1k(k));
+            outer_lower(ws.rd.data(), ch.xa, dm.Da, m, rows, n, acc.s2k(k));
+            return;
+        }
+        if (small_moments_d(dm.D, ch.xt, ch.B, m, r, acc.s0[size_t(k)], acc.s1k(k), acc.s2k(k), dm.Da)) return;
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        const int64_t D = md.D, Dp = md.Dp;
-        const T* m = md.mean(k);
+        const int64_t B = ch.B;
         T* d = ws.d.data();
         T* rd = ws.rd.data();
         V s0 = {};
         for (int64_t v = 0; v < B; v += W) {
             V rv = vload<V>(r + v);
             s0 += rv;
-            for (int64_t i = 0; i < D; ++i) {
-                V di = vload<V>(xt + i * B + v) - m[i];
+            for (int64_t i = 0; i < dm.D; ++i) {
+                V di = vload<V>(ch.xt + i * B + v) - m[i];
                 vstore(d + i * B + v, di);
                 vstore(rd + i * B + v, rv * di);
             }
         }
         acc.s0[size_t(k)] += double(hsum<T>(s0));
-        row_sums(rd, D, B, acc.s1.data() + k * D);
-        syrk_lower(rd, d, D, Dp, B, acc.s2.data() + k * D * D);
+        row_sums(rd, dm.D, B, acc.s1k(k));
+        syrk_lower(rd, d, dm.D, dm.Ds, B, acc.s2k(k), dm.Da);
     }
 
-    static void accumulate_chunk(const Model<T>&, const T*, const T*, int64_t, Workspace<T>&, Stats&) {}
+    static void accumulate_chunk(const Model<T>&, const Chunk<T>&, const T*, Workspace<T>&, Acc&) {}
 };
 
 }  // namespace emfast

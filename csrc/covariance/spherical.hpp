@@ -16,7 +16,7 @@ template <class T> struct SphericalKernel {
         const T p2 = md.prec(k)[0] * md.prec(k)[0];
         for (int64_t v = 0; v < B; v += 4 * W) {
             V a0 = {}, a1 = {}, a2 = {}, a3 = {};
-            for (int64_t i = 0; i < md.D; ++i) {
+            for (int64_t i = 0; i < md.D(); ++i) {
                 const T* xi = xt + i * B + v;
                 V y0 = vload<V>(xi) - m[i];
                 V y1 = vload<V>(xi + W) - m[i];
@@ -29,20 +29,33 @@ template <class T> struct SphericalKernel {
         }
     }
 
-    static void accumulate(const Model<T>& md, int64_t k, const T* xt, const T* r, int64_t B, Workspace<T>&,
-                           Stats& acc) {
+    static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
+                           Workspace<T>& ws, Acc& acc) {
+        // row by row over the listed rows when that is less work than all rows at once
+        if (md.dims.row_major_stats && n * (md.dims.Da + Simd<T>::W) < ch.B * md.D()) {
+            const int32_t* rows = ws.rows.data();
+            n = list_significant(r, w, ch.B, ws.rows.data());
+            double* per_feature = ws.dbuf.data();
+            std::fill(per_feature, per_feature + md.dims.Da, 0.0);
+            acc.s0[size_t(k)] += diagonal_moments(ch.xa, md.dims.Da, md.mean(k), r, rows, n, ws.s1.data(),
+                                                  acc.s1k(k), per_feature);
+            double s2 = 0.0;
+            for (int64_t j = 0; j < md.dims.Da; ++j) s2 += per_feature[j];
+            acc.s2k(k)[0] += s2;
+            return;
+        }
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        const int64_t D = md.D;
+        const int64_t B = ch.B;
         const T* m = md.mean(k);
         V s0 = {};
         for (int64_t v = 0; v < B; v += W) s0 += vload<V>(r + v);
         acc.s0[size_t(k)] += double(hsum<T>(s0));
-        double* s1 = acc.s1.data() + k * D;
+        double* s1 = acc.s1k(k);
         V b = {};
-        for (int64_t i = 0; i < D; ++i) {
+        for (int64_t i = 0; i < md.D(); ++i) {
             V a = {};
-            const T* xi = xt + i * B;
+            const T* xi = ch.xt + i * B;
             for (int64_t v = 0; v < B; v += W) {
                 V d = vload<V>(xi + v) - m[i];
                 V rd = vload<V>(r + v) * d;
@@ -51,10 +64,10 @@ template <class T> struct SphericalKernel {
             }
             s1[i] += double(hsum<T>(a));
         }
-        acc.s2[size_t(k)] += double(hsum<T>(b));
+        acc.s2k(k)[0] += double(hsum<T>(b));
     }
 
-    static void accumulate_chunk(const Model<T>&, const T*, const T*, int64_t, Workspace<T>&, Stats&) {}
+    static void accumulate_chunk(const Model<T>&, const Chunk<T>&, const T*, Workspace<T>&, Acc&) {}
 };
 
 }  // namespace emfast

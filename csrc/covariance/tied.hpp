@@ -3,8 +3,8 @@
 // E-step: as for full covariance, with the one shared precision factor.
 // M-step statistics: S0_k and S1_k per component, and once per chunk the
 // component-free scatter sum w (x - shift)(x - shift)^T; the pass turns them
-// into the pooled S2 = sum_k sum w r_k (x - c_k)(x - c_k)^T at the end, so a
-// row costs D^2 / 2 here rather than K D^2 / 2.
+// into the pooled S2 = sum_k sum w r_k (x - c_k)(x - c_k)^T at the end
+// (finish() in pass.cpp), so a row costs D^2 / 2 here rather than K D^2 / 2.
 #pragma once
 
 #include "full.hpp"
@@ -13,22 +13,29 @@ namespace emfast {
 
 template <class T> struct TiedKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
-        triangular_mahalanobis(xt, B, md.mean(k), md.prec(k), md.D, out);
+        triangular_mahalanobis(xt, B, md.mean(k), md.prec(k), md.D(), out);
     }
 
-    // s1 holds sum w r_k (x - shift) during the pass (see finish_tied).
-    static void accumulate(const Model<T>& md, int64_t k, const T* xt, const T* r, int64_t B, Workspace<T>&,
-                           Stats& acc) {
+    // S0_k and S1'_k = sum w r_k (x - shift)
+    static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
+                           Workspace<T>& ws, Acc& acc) {
+        const Dims<T>& dm = md.dims;
+        if (dm.row_major_stats) {
+            n = list_significant(r, w, ch.B, ws.rows.data());
+            acc.s0[size_t(k)] += centred_rows(ch.xa, dm.Da, md.zero.data(), r, ws.rows.data(), n, ws.rd.data(),
+                                              ws.s1.data(), acc.s1k(k));
+            return;
+        }
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        const int64_t D = md.D;
+        const int64_t B = ch.B;
         V s0 = {};
         for (int64_t v = 0; v < B; v += W) s0 += vload<V>(r + v);
         acc.s0[size_t(k)] += double(hsum<T>(s0));
-        double* s1 = acc.s1.data() + k * D;
-        for (int64_t i = 0; i < D; ++i) {
+        double* s1 = acc.s1k(k);
+        for (int64_t i = 0; i < dm.D; ++i) {
             V a = {}, b = {};
-            const T* xi = xt + i * B;
+            const T* xi = ch.xt + i * B;
             for (int64_t v = 0; v < B; v += 2 * W) {
                 a += vload<V>(r + v) * vload<V>(xi + v);
                 b += vload<V>(r + v + W) * vload<V>(xi + v + W);
@@ -37,34 +44,28 @@ template <class T> struct TiedKernel {
         }
     }
 
-    // s2 holds sum w (x - shift)(x - shift)^T during the pass.
-    static void accumulate_chunk(const Model<T>& md, const T* xt, const T* w, int64_t B, Workspace<T>& ws,
-                                 Stats& acc) {
+    // S' = sum w (x - shift)(x - shift)^T over the chunk; w is the row's total
+    // responsibility (its sample weight in an E-step pass).
+    static void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* w, Workspace<T>& ws, Acc& acc) {
+        const Dims<T>& dm = md.dims;
+        if (dm.row_major_stats) {
+            int32_t* rows = ws.rows.data();
+            int64_t n = 0;
+            for (int64_t b = 0; b < ch.rows; ++b)
+                if (w[b] > T(0)) rows[n++] = int32_t(b);
+            centred_rows(ch.xa, dm.Da, md.zero.data(), w, rows, n, ws.rd.data(), ws.s1.data(), nullptr);
+            outer_lower(ws.rd.data(), ch.xa, dm.Da, md.zero.data(), rows, n, acc.s2k(0));
+            return;
+        }
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
+        const int64_t B = ch.B;
         T* wx = ws.d.data();
-        for (int64_t i = 0; i < md.D; ++i)
-            for (int64_t v = 0; v < B; v += W) vstore(wx + i * B + v, vload<V>(w + v) * vload<V>(xt + i * B + v));
-        syrk_lower(wx, xt, md.D, md.Dp, B, acc.s2.data());
+        for (int64_t i = 0; i < dm.D; ++i)
+            for (int64_t v = 0; v < B; v += W)
+                vstore(wx + i * B + v, vload<V>(w + v) * vload<V>(ch.xt + i * B + v));
+        syrk_lower(wx, ch.xt, dm.D, dm.Ds, B, acc.s2k(0), dm.Da);
     }
 };
-
-// Turn the pass-time tied statistics (about the shift) into statistics about
-// the centres c_k = shift + m_k:
-//   S1_k = S1'_k - S0_k m_k
-//   S2   = S' - sum_k (S1'_k m_k^T + m_k S1'_k^T) + sum_k S0_k m_k m_k^T   (lower triangle)
-template <class T> inline void finish_tied(const Model<T>& md, Stats& st) {
-    const int64_t K = md.K, D = md.D;
-    std::vector<double> mk(static_cast<size_t>(D));
-    for (int64_t k = 0; k < K; ++k) {
-        for (int64_t i = 0; i < D; ++i) mk[size_t(i)] = double(md.mean(k)[i]);
-        double* s1 = st.s1.data() + k * D;
-        const double s0 = st.s0[size_t(k)];
-        for (int64_t i = 0; i < D; ++i)
-            for (int64_t j = 0; j <= i; ++j)
-                st.s2[size_t(i * D + j)] += -s1[i] * mk[size_t(j)] - mk[size_t(i)] * s1[j] + s0 * mk[size_t(i)] * mk[size_t(j)];
-        for (int64_t i = 0; i < D; ++i) s1[i] -= s0 * mk[size_t(i)];
-    }
-}
 
 }  // namespace emfast
