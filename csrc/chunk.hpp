@@ -99,46 +99,94 @@ template <class T> struct Dims {
 
 // ---------------------------------------------------------------- chunk copy
 
-template <class T, class S>
-inline void gather_typed(const S* base, const Data& X, const double* shift, int64_t r0, int64_t rows, int64_t B,
+// Even and odd lanes of the concatenation of a and b.
+template <class V, size_t... I> inline V even_lanes(V a, V b, std::index_sequence<I...>) {
+    return __builtin_shufflevector(a, b, (2 * I)...);
+}
+template <class V, size_t... I> inline V odd_lanes(V a, V b, std::index_sequence<I...>) {
+    return __builtin_shufflevector(a, b, (2 * I + 1)...);
+}
+
+// D consecutive vectors holding W rows of D features -> D vectors of one
+// feature each (D a power of two): split even and odd elements, recurse.
+template <int D, class V> inline void deinterleave(const V* in, V* out) {
+    if constexpr (D == 1) {
+        out[0] = in[0];
+    } else {
+        constexpr auto lanes = std::make_index_sequence<sizeof(V) / sizeof(in[0][0])>{};
+        V e[D / 2], o[D / 2], oe[D / 2], oo[D / 2];
+        for (int j = 0; j < D / 2; ++j) {
+            e[j] = even_lanes(in[2 * j], in[2 * j + 1], lanes);
+            o[j] = odd_lanes(in[2 * j], in[2 * j + 1], lanes);
+        }
+        deinterleave<D / 2>(e, oe);
+        deinterleave<D / 2>(o, oo);
+        for (int i = 0; i < D / 2; ++i) out[2 * i] = oe[i], out[2 * i + 1] = oo[i];
+    }
+}
+
+// Rows stored back to back (row stride D, column stride 1), D a power of two
+// up to 8: W rows at a time through registers.
+template <class T, int D>
+inline int64_t gather_packed(const T* base, const T* sh, int64_t rows, int64_t B, T* __restrict xt) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    int64_t b = 0;
+    for (; b + W <= rows; b += W) {
+        V in[D], out[D];
+        for (int j = 0; j < D; ++j) in[j] = vload<V>(base + (b * D + j * W));
+        deinterleave<D>(in, out);
+        for (int i = 0; i < D; ++i) vstore(xt + i * B + b, out[i] - sh[i]);
+    }
+    return b;
+}
+
+// xt (and xa if given) <- rows [r0, r0 + rows) of X minus the shift, in T (the
+// dtype of X, so that every path computes x - shift identically); padding rows are 0.
+template <class T>
+inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B,
                          T* __restrict xt, T* __restrict xa, int64_t Da) {
     const int64_t D = X.d, rs = X.row_stride, cs = X.col_stride;
-    // 8 rows at a time: contiguous runs of 8 stores into the feature-major copy
-    constexpr int R = 8;
+    base += r0 * rs;
     int64_t b = 0;
-    for (; b + R <= rows; b += R) {
-        const S* row = base + (r0 + b) * rs;
-        for (int64_t i = 0; i < D; ++i) {
-            const double sh = shift[i];
-            T* out = xt + i * B + b;
-            for (int q = 0; q < R; ++q) out[q] = T(double(row[q * rs + i * cs]) - sh);
+    if (cs == 1 && rs == D) {
+        switch (D) {
+            case 1: b = gather_packed<T, 1>(base, sh, rows, B, xt); break;
+            case 2: b = gather_packed<T, 2>(base, sh, rows, B, xt); break;
+            case 4: b = gather_packed<T, 4>(base, sh, rows, B, xt); break;
+            case 8: b = gather_packed<T, 8>(base, sh, rows, B, xt); break;
+            default: break;
         }
     }
-    for (; b < rows; ++b) {
-        const S* row = base + (r0 + b) * rs;
-        for (int64_t i = 0; i < D; ++i) xt[i * B + b] = T(double(row[i * cs]) - shift[i]);
+    // 8 rows at a time: contiguous runs of 8 stores into the feature-major copy
+    constexpr int R = 8;
+    for (; b + R <= rows; b += R) {
+        const T* row = base + b * rs;
+        for (int64_t i = 0; i < D; ++i) {
+            T* out = xt + i * B + b;
+            for (int q = 0; q < R; ++q) out[q] = row[q * rs + i * cs] - sh[i];
+        }
     }
+    for (; b < rows; ++b)
+        for (int64_t i = 0; i < D; ++i) xt[i * B + b] = base[b * rs + i * cs] - sh[i];
     for (int64_t i = 0; i < D; ++i)
         for (int64_t p = rows; p < B; ++p) xt[i * B + p] = T(0);
     if (xa) {
         for (int64_t p = 0; p < rows; ++p) {
-            const S* row = base + (r0 + p) * rs;
+            const T* row = base + p * rs;
             T* out = xa + p * Da;
-            for (int64_t i = 0; i < D; ++i) out[i] = T(double(row[i * cs]) - shift[i]);
+            for (int64_t i = 0; i < D; ++i) out[i] = row[i * cs] - sh[i];
         }
         for (int64_t p = rows; p < B; ++p)
             for (int64_t i = 0; i < D; ++i) xa[p * Da + i] = T(0);
     }
 }
 
-// Rows [r0, r0 + rows) of X minus shift into xt (and xa if given); padding rows are 0.
+// Rows [r0, r0 + rows) of X minus shift into xt (and xa if given). X has the
+// working type's dtype; sh is the shift in that type.
 template <class T>
-inline void gather(const Data& X, const double* shift, int64_t r0, int64_t rows, int64_t B, T* xt, T* xa,
-                   int64_t Da) {
-    if (X.is_float)
-        gather_typed<T>(static_cast<const float*>(X.ptr), X, shift, r0, rows, B, xt, xa, Da);
-    else
-        gather_typed<T>(static_cast<const double*>(X.ptr), X, shift, r0, rows, B, xt, xa, Da);
+inline void gather(const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B, T* xt, T* xa, int64_t Da) {
+    gather_typed<T>(static_cast<const T*>(X.ptr), X, sh, r0, rows, B, xt, xa, Da);
 }
 
 template <class T>
@@ -159,6 +207,7 @@ template <class T> struct Model {
     Buffer<T> mp;   // diag: K x Dm, m * P (the E-step's y = x P - m P is one FMA per feature)
     Buffer<T> cst;  // K: log pi_k + log det P_k - D/2 log(2 pi)
     Buffer<T> zero;  // Dm zeros
+    Buffer<T> shift;  // D: the shift in T (it is exactly representable there)
     std::vector<double> centers;  // K x D: shift + m in float64, what the statistics are centred on
 
     int64_t D() const { return dims.D; }
@@ -173,13 +222,14 @@ template <class T> struct Model {
     }
 
     // From centres only (statistics passes with fixed responsibilities).
-    Model(Cov c, int64_t k, int64_t d, const double* centres, const double* shift)
-        : cov(c), K(k), dims(d, c), m(k * dims.Dm), cst(k), zero(dims.Dm), centers(size_t(k * d)) {
+    Model(Cov c, int64_t k, int64_t d, const double* centres, const double* shift_)
+        : cov(c), K(k), dims(d, c), m(k * dims.Dm), cst(k), zero(dims.Dm), shift(d), centers(size_t(k * d)) {
+        for (int64_t i = 0; i < d; ++i) shift[i] = T(shift_[i]);
         for (int64_t kk = 0; kk < K; ++kk)
             for (int64_t i = 0; i < d; ++i) {
-                T v = T(centres[kk * d + i] - shift[i]);
+                T v = T(centres[kk * d + i] - double(shift[i]));
                 m[kk * dims.Dm + i] = v;
-                centers[size_t(kk * d + i)] = shift[i] + double(v);
+                centers[size_t(kk * d + i)] = double(shift[i]) + double(v);
             }
     }
 

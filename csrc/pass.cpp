@@ -235,11 +235,11 @@ void reduce_over_slots(const Geometry& g, int n_threads, const Dims<T>& dims, in
     }
 }
 
-template <class T> Chunk<T> load_chunk(const Data& X, const double* shift, const Geometry& g, int64_t c,
+template <class T> Chunk<T> load_chunk(const Data& X, const Model<T>& md, const Geometry& g, int64_t c,
                                        const Dims<T>& dims, Workspace<T>& ws) {
     const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c);
     T* xa = dims.row_major_stats ? ws.xa.data() : nullptr;
-    gather(X, shift, r0, rows, g.B, ws.xt.data(), xa, dims.Da);
+    gather(X, md.shift.data(), r0, rows, g.B, ws.xt.data(), xa, dims.Da);
     return Chunk<T>{ws.xt.data(), xa, g.B, rows};
 }
 
@@ -252,7 +252,7 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     reduce_over_slots<T>(g, n_threads, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
-        const Chunk<T> ch = load_chunk(X, shift, g, c, md.dims, ws);
+        const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* L = ws.L.data();
         T* w = ws.w.data();
@@ -281,7 +281,7 @@ void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, in
     const Geometry g = make_geometry(X.n, X.d, K);
     Acc total(cov, K, X.d, md.dims.Da, 0);
     reduce_over_slots<T>(g, n_threads, md.dims, K, total, 0, [&](int64_t c, Workspace<T>& ws, Acc& a) {
-        const Chunk<T> ch = load_chunk(X, shift, g, c, md.dims, ws);
+        const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* R = ws.L.data();
         T* w = ws.w.data();
@@ -328,7 +328,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
 #else
         Workspace<T>& ws = wss[0];
 #endif
-        const Chunk<T> ch = load_chunk(X, shift, g, c, dims, ws);
+        const Chunk<T> ch = load_chunk(X, md, g, c, dims, ws);
         const int64_t r0 = g.chunk_begin(c), rows = ch.rows, B = g.B;
         T* L = ws.L.data();
         for (int64_t k = 0; k < K; ++k) Kernel::mahalanobis(md, k, ch.xt, B, L + k * B);
