@@ -1,0 +1,28 @@
+"""The asv suite runs: every benchmark once, at a tiny size (so it cannot rot)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="asv needs git")
+def test_asv_suite_runs_at_tiny_size(tmp_path):
+    pytest.importorskip("asv")
+    if subprocess.run(["git", "-C", BENCH_DIR, "rev-parse"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    env = dict(os.environ, EMFAST_ASV_TINY="1", HOME=str(tmp_path))
+    asv = [sys.executable, "-m", "asv"]
+    subprocess.run(asv + ["machine", "--yes"], cwd=BENCH_DIR, env=env, check=True, capture_output=True)
+    run = subprocess.run(
+        asv + ["run", "--python=same", "--quick", "--dry-run", "--show-stderr", "--launch-method", "forkserver"],
+        cwd=BENCH_DIR, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "failed" not in out, out[-3000:]
+    assert "time_em_iteration" in out and "track_lower_bound" in out
