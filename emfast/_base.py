@@ -13,12 +13,14 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._native import core
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_EPS10 = 10 * np.finfo(np.float64).eps
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -176,6 +178,88 @@ def warn_jitter(jitter, reg_covar):
         )
 
 
+# ----------------------------------------------------------------- *_init checks
+# Same rules and messages as scikit-learn's GaussianMixture.
+
+
+def _check_shape(param, param_shape, name):
+    if param.shape != param_shape:
+        raise ValueError(
+            "The parameter '%s' should have the shape of %s, but got %s"
+            % (name, param_shape, param.shape)
+        )
+
+
+def _check_weights(weights, n_components):
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(weights, (n_components,), "weights")
+    if (weights < 0.0).any() or (weights > 1.0).any():
+        raise ValueError(
+            "The parameter 'weights' should be in the range "
+            "[0, 1], but got max value %.5f, min value %.5f"
+            % (np.min(weights), np.max(weights))
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0, atol=atol):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
+            % np.sum(weights)
+        )
+    return weights
+
+
+def _check_means(means, n_components, n_features):
+    means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(means, (n_components, n_features), "means")
+    return means
+
+
+def _check_precision_matrix(precision, covariance_type):
+    if not (
+        np.allclose(precision, precision.T) and np.all(np.linalg.eigvalsh(precision) > 0.0)
+    ):
+        raise ValueError("'%s precision' should be symmetric, positive-definite" % covariance_type)
+
+
+def _check_precisions(precisions, covariance_type, n_components, n_features):
+    precisions = check_array(
+        precisions,
+        dtype=[np.float64, np.float32],
+        ensure_2d=False,
+        allow_nd=covariance_type == "full",
+    )
+    shape = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    _check_shape(precisions, shape, "%s precision" % covariance_type)
+    if covariance_type == "full":
+        for k in range(n_components):
+            _check_precision_matrix(precisions[k], covariance_type)
+    elif covariance_type == "tied":
+        _check_precision_matrix(precisions, covariance_type)
+    elif (precisions <= 0.0).any():
+        raise ValueError("'%s precision' should be positive" % covariance_type)
+    return precisions
+
+
+def _params_from_precisions(precisions, covariance_type):
+    """(precisions_cholesky, covariances) from user precisions, in float64."""
+    precisions = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        mats = precisions if covariance_type == "full" else precisions[None]
+        # upper-triangular P with P P^T = precision: Cholesky of the reversed matrix, reversed
+        chol = np.stack([np.linalg.cholesky(m[::-1, ::-1])[::-1, ::-1] for m in mats])
+        covs = np.linalg.inv(mats)
+        covs = (covs + np.swapaxes(covs, 1, 2)) / 2
+        if covariance_type == "tied":
+            chol, covs = chol[0], covs[0]
+        return np.ascontiguousarray(chol), np.ascontiguousarray(covs)
+    return np.sqrt(precisions), 1.0 / precisions
+
+
 # ----------------------------------------------------------------- estimator base
 
 
@@ -208,6 +292,114 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             self.precisions_ = pc @ pc.T
         else:
             self.precisions_ = pc**2
+
+    def _reseed(self, X, stats, new, scale):
+        """Move components that lost all their samples onto the worst-explained samples."""
+        empty = np.flatnonzero(new["empty"])
+        alive = ~new["empty"]
+        rows = stats["worst_row"]
+        weights = new["weights"]
+        covs = new["covariances"]
+        if self.covariance_type != "tied" and alive.any():
+            share = weights[alive] / weights[alive].sum()
+            average = np.tensordot(share, covs[alive], axes=1)
+        for j, k in enumerate(empty):
+            if j < len(rows):
+                new["means"][k] = X[rows[j]]
+            if self.covariance_type != "tied" and alive.any():
+                covs[k] = average
+            weights[k] = 1.0 / self.n_components
+        weights /= weights.sum()
+        covs, prec_chol, jitter = core.precision_cholesky(covs, self.covariance_type, scale)
+        new["covariances"], new["precisions_cholesky"] = covs, prec_chol
+        self._repairs["reseeded"] += len(empty)
+        self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(jitter)))
+
+    def _warn_repairs(self):
+        if self._repairs["reseeded"]:
+            warnings.warn(
+                f"{self._repairs['reseeded']} time(s) a component lost all its samples; "
+                "it was re-seeded at the worst-explained samples. Consider fewer components.",
+                DegenerateComponentWarning,
+                stacklevel=3,
+            )
+        if self._repairs["jitter"] > 0:
+            warn_jitter([self._repairs["jitter"]], self.reg_covar)
+        del self._repairs
+
+    def _check_initial_parameters(self, X):
+        """Validated copies of weights_init, means_init, precisions_init (or None)."""
+        K, n_features = self.n_components, X.shape[1]
+        w = m = p = None
+        if self.weights_init is not None:
+            w = _check_weights(self.weights_init, K)
+        if self.means_init is not None:
+            m = _check_means(self.means_init, K, n_features)
+        if self.precisions_init is not None:
+            p = _check_precisions(self.precisions_init, self.covariance_type, K, n_features)
+        return w, m, p
+
+    def _initialize_parameters(self, X, sample_weight, random_state, inits, scale):
+        """Initial parameters (float64), as scikit-learn computes them."""
+        weights_init, means_init, precisions_init = inits
+        K = self.n_components
+        n_samples = X.shape[0]
+        total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
+        fitted = None
+        if weights_init is None or means_init is None or precisions_init is None:
+            rows, labels, resp, sw = X, None, None, sample_weight
+            if self.init_params == "kmeans":
+                labels = (
+                    KMeans(n_clusters=K, n_init=1, random_state=random_state)
+                    .fit(X, sample_weight=sample_weight)
+                    .labels_.astype(np.int64)
+                )
+            elif self.init_params == "random":
+                resp = np.asarray(random_state.uniform(size=(n_samples, K)), dtype=X.dtype)
+                resp /= resp.sum(axis=1)[:, np.newaxis]
+            else:
+                if self.init_params == "random_from_data":
+                    p = None if sample_weight is None else sample_weight / sample_weight.sum()
+                    indices = random_state.choice(n_samples, size=K, replace=False, p=p)
+                else:  # k-means++
+                    _, indices = kmeans_plusplus(
+                        X, K, random_state=random_state, sample_weight=sample_weight
+                    )
+                # one sample per component: only those rows carry statistics
+                rows = np.ascontiguousarray(X[indices])
+                sw = None if sample_weight is None else np.ascontiguousarray(sample_weight[indices])
+                labels = np.arange(K, dtype=np.int64)
+            stats = stats_from_assignment(
+                rows, sw, self.covariance_type, K, labels=labels, resp=resp
+            )
+            fitted = m_step(stats, self.covariance_type, self.reg_covar, scale, n_samples)
+            fitted["weights"] = (stats["s0"] + _EPS10) / total_weight
+            self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(fitted["jitter"])))
+
+        params = {
+            "weights": np.asarray(
+                fitted["weights"] if weights_init is None else weights_init, dtype=np.float64
+            ),
+            "means": np.asarray(
+                fitted["means"] if means_init is None else means_init, dtype=np.float64
+            ),
+        }
+        if precisions_init is None:
+            params["covariances"] = fitted["covariances"]
+            params["precisions_cholesky"] = fitted["precisions_cholesky"]
+        else:
+            chol, covs = _params_from_precisions(precisions_init, self.covariance_type)
+            params["covariances"] = covs
+            params["precisions_cholesky"] = chol
+        return params
+
+    def _current_parameters(self):
+        return {
+            "weights": np.asarray(self.weights_, dtype=np.float64),
+            "means": np.asarray(self.means_, dtype=np.float64),
+            "covariances": np.asarray(self.covariances_, dtype=np.float64),
+            "precisions_cholesky": np.asarray(self.precisions_cholesky_, dtype=np.float64),
+        }
 
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
