@@ -60,14 +60,20 @@ inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
 // ---------------------------------------------------------------- geometry
 
-// Fixed by (N, D, K) only: never by the thread count or the instruction set.
+// Fixed by (N, D, K, covariance type) only: never by the thread count or the
+// instruction set, so that results are the same whatever runs them.
+// Chunks are grouped into contiguous blocks; a block's statistics are summed
+// in chunk order by whichever thread takes it, and the blocks are added in
+// block order at the end. Threads never wait on each other inside a pass (a
+// thread the OS parks only delays the block it holds).
 struct Geometry {
-    int64_t n = 0, B = 0, n_chunks = 0, chunks_per_slot = 4, n_slots = 0;
+    int64_t n = 0, B = 0, n_chunks = 0, n_blocks = 0;
     int64_t chunk_begin(int64_t c) const { return c * B; }
     int64_t chunk_rows(int64_t c) const { return std::min(B, n - c * B); }
+    int64_t block_begin(int64_t b) const { return b * n_chunks / n_blocks; }  // first chunk of block b
 };
 
-inline Geometry make_geometry(int64_t n, int64_t D, int64_t K) {
+inline Geometry make_geometry(int64_t n, int64_t D, int64_t K, Cov cov) {
     Geometry g;
     g.n = n;
     // keep the chunk's working set (two layouts of x, a centred copy, K
@@ -76,7 +82,11 @@ inline Geometry make_geometry(int64_t n, int64_t D, int64_t K) {
     while (B > 64 && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
     g.B = B;
     g.n_chunks = (n + B - 1) / B;
-    g.n_slots = (g.n_chunks + g.chunks_per_slot - 1) / g.chunks_per_slot;
+    // up to 64 blocks (enough for 64 threads to balance), fewer when their
+    // statistics would take more than 16 MiB in all
+    const int64_t stats_bytes = 8 * (K * (D + 1) + s2_size(cov, K, round_up(D, 16))) + 1;
+    const int64_t by_memory = std::max<int64_t>(8, (16 << 20) / stats_bytes);
+    g.n_blocks = std::max<int64_t>(1, std::min({g.n_chunks, int64_t(64), by_memory}));
     return g;
 }
 

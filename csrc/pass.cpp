@@ -1,7 +1,9 @@
 // The passes over X: fused E-step + statistics (one EM iteration), statistics
 // from fixed responsibilities (initialisation), and read-only scoring.
 #include <cmath>
+#include <exception>
 #include <limits>
+#include <memory>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -53,15 +55,6 @@ void worst_insert(Acc& s, int cap, double value, int64_t row) {
     v.insert(v.begin() + long(pos), value);
     r.insert(r.begin() + long(pos), row);
     if (v.size() > size_t(cap)) v.pop_back(), r.pop_back();
-}
-
-void acc_zero(Acc& s) {
-    std::fill(s.s0.begin(), s.s0.end(), 0.0);
-    std::fill(s.s1.begin(), s.s1.end(), 0.0);
-    std::fill(s.s2.begin(), s.s2.end(), 0.0);
-    s.loglik = s.weight = 0.0;
-    s.worst_value.clear();
-    s.worst_row.clear();
 }
 
 void acc_add(Acc& into, const Acc& from, int cap) {
@@ -196,43 +189,41 @@ void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const 
     }
 }
 
-// ---------------------------------------------------------------- the slot loop
+// ---------------------------------------------------------------- the block loop
 
-// Runs body(chunk, workspace, thread_acc) over all chunks, one slot at a time
-// per thread, adding slot results into `total` in slot order.
+// Runs body(chunk, workspace, block_acc) over all chunks, a block at a time per
+// thread, then adds the blocks' statistics into `total` in block order.
 template <class T, class Body>
-void reduce_over_slots(const Geometry& g, int n_threads, const Dims<T>& dims, int64_t K, Acc& total, int cap,
-                       Body body) {
-    const int nt = thread_count(n_threads, g.n_slots);
+void reduce_over_blocks(const Geometry& g, int n_threads, const Dims<T>& dims, int64_t K, Acc& total, int cap,
+                        Body body) {
+    const int nt = thread_count(n_threads, g.n_blocks);
     std::vector<Workspace<T>> ws;
-    std::vector<Acc> acc;
     ws.reserve(size_t(nt));
-    acc.reserve(size_t(nt));
-    for (int t = 0; t < nt; ++t) {
-        ws.emplace_back(dims, K, g.B);
-        acc.emplace_back(total.cov, total.K, total.D, total.Da, cap);
-    }
+    for (int t = 0; t < nt; ++t) ws.emplace_back(dims, K, g.B);
+    std::vector<std::unique_ptr<Acc>> parts(static_cast<size_t>(g.n_blocks));
+    std::exception_ptr error;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
-    {
+    for (int64_t b = 0; b < g.n_blocks; ++b) {
 #ifdef _OPENMP
-        const int t = omp_get_thread_num();
-#pragma omp for schedule(static, 1) ordered
+        Workspace<T>& w = ws[size_t(omp_get_thread_num())];
 #else
-        const int t = 0;
+        Workspace<T>& w = ws[0];
 #endif
-        for (int64_t s = 0; s < g.n_slots; ++s) {
-            Acc& a = acc[size_t(t)];
-            acc_zero(a);
-            const int64_t c_end = std::min(g.n_chunks, (s + 1) * g.chunks_per_slot);
-            for (int64_t c = s * g.chunks_per_slot; c < c_end; ++c) body(c, ws[size_t(t)], a);
+        try {
+            auto a = std::make_unique<Acc>(total.cov, total.K, total.D, total.Da, cap);
+            for (int64_t c = g.block_begin(b); c < g.block_begin(b + 1); ++c) body(c, w, *a);
+            parts[size_t(b)] = std::move(a);
+        } catch (...) {
 #ifdef _OPENMP
-#pragma omp ordered
+#pragma omp critical(emfast_error)
 #endif
-            acc_add(total, a, cap);
+            if (!error) error = std::current_exception();
         }
     }
+    if (error) std::rethrow_exception(error);
+    for (const auto& a : parts) acc_add(total, *a, cap);
 }
 
 template <class T> Chunk<T> load_chunk(const Data& X, const Model<T>& md, const Geometry& g, int64_t c,
@@ -247,11 +238,11 @@ template <class T, class Kernel>
 void em_pass_t(const Data& X, const double* sw, const Params& p, const double* shift, int n_threads, int n_worst,
                Stats& out) {
     const Model<T> md(p, shift);
-    const Geometry g = make_geometry(X.n, p.D, p.K);
+    const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
     Acc total(p.cov, p.K, p.D, md.dims.Da, n_worst);
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
-    reduce_over_slots<T>(g, n_threads, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
+    reduce_over_blocks<T>(g, n_threads, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
         const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* L = ws.L.data();
@@ -278,9 +269,9 @@ template <class T, class Kernel>
 void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, int64_t K, const double* centers,
                   const double* shift, int n_threads, Stats& out) {
     const Model<T> md(cov, K, X.d, centers, shift);
-    const Geometry g = make_geometry(X.n, X.d, K);
+    const Geometry g = make_geometry(X.n, X.d, K, cov);
     Acc total(cov, K, X.d, md.dims.Da, 0);
-    reduce_over_slots<T>(g, n_threads, md.dims, K, total, 0, [&](int64_t c, Workspace<T>& ws, Acc& a) {
+    reduce_over_blocks<T>(g, n_threads, md.dims, K, total, 0, [&](int64_t c, Workspace<T>& ws, Acc& a) {
         const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* R = ws.L.data();
@@ -311,7 +302,7 @@ void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, in
 template <class T, class Kernel>
 void score_pass_t(const Data& X, const Params& p, const double* shift, Score what, void* out_, int n_threads) {
     const Model<T> md(p, shift);
-    const Geometry g = make_geometry(X.n, p.D, p.K);
+    const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
     const int nt = thread_count(n_threads, g.n_chunks);
     Dims<T> dims = md.dims;
     dims.row_major_stats = false;  // no statistics here
@@ -320,7 +311,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
     for (int t = 0; t < nt; ++t) wss.emplace_back(dims, p.K, g.B);
     const int64_t K = p.K;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
 #endif
     for (int64_t c = 0; c < g.n_chunks; ++c) {
 #ifdef _OPENMP

@@ -15,12 +15,14 @@ except ImportError as exc:  # importing a source checkout that was never built
 from ._base import DegenerateComponentWarning
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
+from ._minibatch import MiniBatchGaussianMixture
 
 __version__ = _build_info.version
 
 __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
+    "MiniBatchGaussianMixture",
     "get_config",
     "show_config",
     "__version__",

@@ -165,6 +165,67 @@ def stats_from_assignment(X, sample_weight, covariance_type, n_components, label
     return core.fixed_pass(X, sample_weight, labels, resp, means, covariance_type, shift, 0)
 
 
+# ----------------------------------------------------------------- statistics algebra
+# Statistics add; these re-centre and blend them (online EM, merging).
+
+
+def recentre(stats, centers, covariance_type):
+    """The same statistics about new centres c' (exact).
+
+    With d = c' - c: S1' = S1 - S0 d and S2' = S2 - S1 d^T - d S1^T + S0 d d^T
+    (its diagonal for diag, its trace for spherical, summed over components for tied).
+    """
+    centers = np.asarray(centers, dtype=np.float64)
+    d = centers - stats["centers"]
+    s0, s1, s2 = stats["s0"], stats["s1"], stats["s2"]
+    if covariance_type in ("full", "tied"):
+        cross = s1[:, :, None] * d[:, None, :]
+        delta = s0[:, None, None] * d[:, :, None] * d[:, None, :] - cross - np.swapaxes(cross, 1, 2)
+        s2 = s2 + (delta if covariance_type == "full" else delta.sum(axis=0))
+    elif covariance_type == "diag":
+        s2 = s2 - 2 * s1 * d + s0[:, None] * d**2
+    else:
+        s2 = s2 - 2 * (s1 * d).sum(axis=1) + s0 * (d**2).sum(axis=1)
+    return dict(stats, s1=s1 - s0[:, None] * d, s2=s2, centers=centers)
+
+
+def blend(old, new, rho):
+    """(1 - rho) old + rho new, for statistics about the same centres."""
+    out = dict(new)
+    for key in ("s0", "s1", "s2", "loglik", "weight"):
+        out[key] = (1 - rho) * old[key] + rho * new[key]
+    return out
+
+
+def normalised(stats):
+    """Statistics per unit of sample weight."""
+    w = stats["weight"]
+    out = dict(stats)
+    for key in ("s0", "s1", "s2", "loglik", "weight"):
+        out[key] = stats[key] / w
+    return out
+
+
+def stats_of(params, covariance_type, weight=1.0):
+    """Statistics that the M-step maps back to params (centred on their means)."""
+    w = weight * np.asarray(params["weights"], dtype=np.float64)
+    covs = np.asarray(params["covariances"], dtype=np.float64)
+    K, D = params["means"].shape
+    if covariance_type == "full":
+        s2 = w[:, None, None] * covs
+    elif covariance_type == "tied":
+        s2 = w.sum() * covs
+    elif covariance_type == "diag":
+        s2 = w[:, None] * covs
+    else:
+        s2 = w * covs * D
+    return {
+        "s0": w, "s1": np.zeros((K, D)), "s2": s2,
+        "centers": np.array(params["means"], dtype=np.float64),
+        "loglik": 0.0, "weight": float(w.sum()),
+    }
+
+
 def warn_jitter(jitter, reg_covar):
     jitter = np.asarray(jitter)
     if (jitter > 0).any():

@@ -1,0 +1,265 @@
+"""emfast.MiniBatchGaussianMixture: online (stepwise) EM with partial_fit.
+
+Stepwise EM (Cappé & Moulines 2009; ../shared/specs/online-em.md) keeps
+running sufficient statistics per unit of sample weight, s, and for the t-th
+mini-batch (t counted from 1):
+
+    s_bar = pass(batch, params) / sum(w)          the same C++ pass as batch EM
+    rho   = (learning_offset + t) ** -learning_decay
+    s     = (1 - rho) s + rho s_bar               after re-centring s exactly
+    params = M-step(s)                            the same C++ M-step
+
+The first mini-batch initialises the model (k-means or the *_init arrays) and
+its statistics seed s.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from . import _base
+from ._base import COVARIANCE_TYPES, GaussianMixtureBase
+
+
+class MiniBatchGaussianMixture(GaussianMixtureBase):
+    """Gaussian mixture fitted by online (stepwise) EM on mini-batches.
+
+    ``partial_fit`` makes one stepwise-EM update per call, so a model can be
+    fitted on a stream or on data that never sits in memory at once; ``fit``
+    passes over shuffled mini-batches of X. Prediction methods and fitted
+    attributes are those of :class:`emfast.GaussianMixture`.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    batch_size : int, default=1024
+        Rows per mini-batch in ``fit``.
+    learning_decay : float in [0, 1], default=0.7
+        kappa in the step size rho_t = (learning_offset + t) ** -kappa; values in
+        (0.5, 1] guarantee convergence. 0 replaces the statistics at every step.
+    learning_offset : float >= 0, default=10.0
+        tau_0; larger values down-weight the early mini-batches.
+    max_iter : int, default=100
+        Maximum number of passes over X in ``fit``.
+    tol : float, default=1e-3
+        ``fit`` stops when a pass changes the smoothed mini-batch
+        log-likelihood (``lower_bound_``) by less than tol.
+    reg_covar : float, default=1e-6
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How the first mini-batch initialises the model.
+    weights_init, means_init, precisions_init : array-like, default=None
+    random_state : int, RandomState instance or None, default=None
+        Initialisation and the shuffling in ``fit``.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+    n_steps_ : int
+        Mini-batches seen.
+    n_iter_ : int
+        Passes over X in the last ``fit``.
+    converged_ : bool
+    lower_bound_ : float
+        Smoothed mini-batch mean log-likelihood (an average with the step sizes rho_t).
+    lower_bounds_ : list of float
+        ``lower_bound_`` at the end of each pass of the last ``fit``.
+    n_features_in_, feature_names_in_
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_decay": [Interval(Real, 0, 1, closed="both")],
+        "learning_offset": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        batch_size=1024,
+        learning_decay=0.7,
+        learning_offset=10.0,
+        max_iter=100,
+        tol=1e-3,
+        reg_covar=1e-6,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.batch_size = batch_size
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.max_iter = max_iter
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------- public API
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One stepwise-EM update from the mini-batch X.
+
+        The first call initialises the model from X (which then needs at least
+        n_components rows).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MiniBatchGaussianMixture
+        """
+        first = not hasattr(self, "n_steps_")
+        if first:
+            self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        X = _base.as_kernel_input(X)
+        sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
+        if first:
+            self._start(X, sample_weight)
+        self._step(X, sample_weight)
+        self._warn_repairs()
+        return self
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit by passes over shuffled mini-batches of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MiniBatchGaussianMixture
+        """
+        self._validate_params()
+        for attr in ("n_steps_", "_stats"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = _base.as_kernel_input(X)
+        n_samples = X.shape[0]
+        sample_weight = _base.check_sample_weight(sample_weight, n_samples)
+        rng = check_random_state(self.random_state)
+        self._random_state = rng
+        batch = min(self.batch_size, n_samples)
+        self.converged_ = False
+        self.lower_bounds_ = []
+        previous = None
+        for n_pass in range(1, self.max_iter + 1):
+            order = rng.permutation(n_samples)
+            for start in range(0, n_samples, batch):
+                rows = np.sort(order[start : start + batch])
+                Xb = X[rows]
+                wb = None if sample_weight is None else sample_weight[rows]
+                if not hasattr(self, "n_steps_"):
+                    if Xb.shape[0] < self.n_components:
+                        continue
+                    self._start(Xb, wb)
+                self._step(Xb, wb)
+            self.lower_bounds_.append(self.lower_bound_)
+            if self.verbose:
+                print(f"  Pass {n_pass}: smoothed log-likelihood {self.lower_bound_:.5f}")
+            if previous is not None and abs(self.lower_bound_ - previous) < self.tol:
+                self.converged_ = True
+                break
+            previous = self.lower_bound_
+        self.n_iter_ = n_pass
+        self._warn_repairs()
+        if not self.converged_:
+            warnings.warn(
+                "MiniBatchGaussianMixture did not converge within max_iter passes; "
+                "increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
+
+    # ------------------------------------------------------------- the steps
+
+    def _start(self, X, sample_weight):
+        """Initialise the model from the first mini-batch."""
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components in the first mini-batch "
+                f"but got n_components = {self.n_components}, n_samples = {X.shape[0]}"
+            )
+        if not hasattr(self, "_random_state"):
+            self._random_state = check_random_state(self.random_state)
+        self._repairs = {"jitter": 0.0, "reseeded": 0}
+        self._scale = _base.data_scale(X)
+        inits = self._check_initial_parameters(X)
+        self._params = self._initialize_parameters(X, sample_weight, self._random_state, inits, self._scale)
+        self._stats = None
+        self.n_steps_ = 0
+        self.n_iter_ = 0
+        self.converged_ = False
+        self.lower_bounds_ = []
+
+    def _step(self, X, sample_weight):
+        """One stepwise-EM update from the mini-batch X (validated)."""
+        if not hasattr(self, "_repairs"):
+            self._repairs = {"jitter": 0.0, "reseeded": 0}
+        cov = self.covariance_type
+        raw = _base.em_pass(X, sample_weight, self._params, cov, n_worst=self.n_components)
+        batch = _base.normalised(raw)
+        t = self.n_steps_ + 1
+        if self._stats is None:
+            stats, rho = batch, 1.0
+        else:
+            rho = (self.learning_offset + t) ** -self.learning_decay
+            stats = _base.blend(_base.recentre(self._stats, batch["centers"], cov), batch, rho)
+        new = _base.m_step(stats, cov, self.reg_covar, self._scale, X.shape[0])
+        self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(new["jitter"])))
+        if new["empty"].any():
+            reseeded = np.flatnonzero(new["empty"])
+            self._reseed(X, raw, new, self._scale)
+            # give the re-seeded components statistics that match their new parameters
+            fresh = _base.recentre(stats, new["means"], cov)
+            seed = _base.stats_of(new, cov)
+            for key in ("s0", "s1"):
+                fresh[key][reseeded] = seed[key][reseeded]
+            if cov != "tied":
+                fresh["s2"][reseeded] = seed["s2"][reseeded]
+            stats = fresh
+        self._stats = stats
+        self._params = new
+        self.n_steps_ = t
+        batch_ll = batch["loglik"]
+        previous = getattr(self, "lower_bound_", None) if t > 1 else None
+        smoothed = batch_ll if previous is None else (1 - rho) * previous + rho * batch_ll
+        self._set_parameters(new, X.dtype)
+        self.lower_bound_ = X.dtype.type(smoothed)
