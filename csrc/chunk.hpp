@@ -68,6 +68,7 @@ inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 // thread the OS parks only delays the block it holds).
 struct Geometry {
     int64_t n = 0, B = 0, n_chunks = 0, n_blocks = 0;
+    double work = 0.0;  // rough count of floating-point operations in a pass
     int64_t chunk_begin(int64_t c) const { return c * B; }
     int64_t chunk_rows(int64_t c) const { return std::min(B, n - c * B); }
     int64_t block_begin(int64_t b) const { return b * n_chunks / n_blocks; }  // first chunk of block b
@@ -82,11 +83,16 @@ inline Geometry make_geometry(int64_t n, int64_t D, int64_t K, Cov cov) {
     while (B > 64 && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
     g.B = B;
     g.n_chunks = (n + B - 1) / B;
-    // up to 64 blocks (enough for 64 threads to balance), fewer when their
-    // statistics would take more than 16 MiB in all
+    // blocks of at least 4 chunks, up to 64 of them (enough for 64 threads to
+    // balance), fewer when their statistics would take more than 16 MiB in all
     const int64_t stats_bytes = 8 * (K * (D + 1) + s2_size(cov, K, round_up(D, 16))) + 1;
     const int64_t by_memory = std::max<int64_t>(8, (16 << 20) / stats_bytes);
-    g.n_blocks = std::max<int64_t>(1, std::min({g.n_chunks, int64_t(64), by_memory}));
+    g.n_blocks = std::max<int64_t>(1, std::min({(g.n_chunks + 3) / 4, int64_t(64), by_memory}));
+    // multiply-adds per row, roughly: what decides whether threads pay off
+    const double per_row = cov == Cov::Full ? double(K) * D * (D + 1)
+                           : cov == Cov::Tied ? double(K) * D * (D + 1) / 2 + double(D) * D
+                                              : 4.0 * K * D;
+    g.work = double(n) * (per_row + 30.0 * K);
     return g;
 }
 
@@ -96,14 +102,17 @@ template <class T> struct Dims {
     int64_t Ds = 0;  // feature-major rows: D rounded up to 4 (the SoA tiles)
     int64_t Da = 0;  // row-major row length: D rounded up to a whole vector
     int64_t Dm = 0;  // padding of centres: max(Ds, Da)
-    bool row_major_stats = false;  // second-order statistics from xa (else from xt)
+    bool row_major = false;  // whether chunks also get the row-major copy xa
     Dims(int64_t d, Cov cov) : D(d), Ds(round_up(d, 4)), Da(round_up(d, Simd<T>::W)) {
         Dm = std::max(Ds, Da);
-        // Rows of features pay off once padding wastes little; for diag and
-        // spherical only with several vectors per row (with one, the columns of
-        // xt do as well even when every row is summed).
-        row_major_stats = 2 * Da <= 3 * D;
-        if (cov == Cov::Diag || cov == Cov::Spherical) row_major_stats = row_major_stats && Da >= 2 * Simd<T>::W;
+        // Full and tied statistics use rows when few rows carry a component
+        // (FullKernel::accumulate decides per component); diag and spherical
+        // only with several vectors per row and little padding (with one vector,
+        // the columns of xt do as well even when every row is summed).
+        if (cov == Cov::Full || cov == Cov::Tied)
+            row_major = d > 4;
+        else
+            row_major = 2 * Da <= 3 * D && Da >= 2 * Simd<T>::W;
     }
 };
 
@@ -330,14 +339,14 @@ template <class T> struct Workspace {
     Buffer<int32_t> rows;
     Buffer<double> dbuf;
     Workspace(const Dims<T>& dm, int64_t K, int64_t B)
-        : xt(dm.Ds * B), xa(dm.row_major_stats ? B * dm.Da : 0), L(K * B), w(B), tot(B), d(dm.Dm * B),
+        : xt(dm.Ds * B), xa(dm.row_major ? B * dm.Da : 0), L(K * B), w(B), tot(B), d(dm.Dm * B),
           rd(dm.Dm * B), s1(2 * dm.Dm), rows(B), dbuf(dm.Dm) {}
 };
 
 // One chunk as the kernels see it.
 template <class T> struct Chunk {
     const T* xt;  // Ds x B, feature-major
-    const T* xa;  // B x Da, row-major (null unless dims.row_major_stats)
+    const T* xa;  // B x Da, row-major (null unless dims.row_major)
     int64_t B;
     int64_t rows;  // rows of X in this chunk (the rest is padding)
 };

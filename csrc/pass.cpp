@@ -37,9 +37,13 @@ const char* simd_name() { return EMFAST_SIMD_NAME; }
 
 namespace {
 
-int thread_count(int requested, int64_t work_items) {
+// Threads for a pass: as asked (or OpenMP's default), but no more than there
+// are work items, and one per ~1 million operations at most: waking a thread
+// costs more than that saves on a small pass (partial_fit on a mini-batch).
+int thread_count(int requested, int64_t work_items, double work) {
     int n = requested > 0 ? requested : max_threads();
-    if (int64_t(n) > work_items) n = int(std::max<int64_t>(work_items, 1));
+    n = int(std::min<int64_t>(n, std::max<int64_t>(work_items, 1)));
+    n = int(std::min<double>(n, std::max(1.0, work / 1e6)));
     return std::max(n, 1);
 }
 
@@ -196,7 +200,7 @@ void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const 
 template <class T, class Body>
 void reduce_over_blocks(const Geometry& g, int n_threads, const Dims<T>& dims, int64_t K, Acc& total, int cap,
                         Body body) {
-    const int nt = thread_count(n_threads, g.n_blocks);
+    const int nt = thread_count(n_threads, g.n_blocks, g.work);
     std::vector<Workspace<T>> ws;
     ws.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) ws.emplace_back(dims, K, g.B);
@@ -229,7 +233,7 @@ void reduce_over_blocks(const Geometry& g, int n_threads, const Dims<T>& dims, i
 template <class T> Chunk<T> load_chunk(const Data& X, const Model<T>& md, const Geometry& g, int64_t c,
                                        const Dims<T>& dims, Workspace<T>& ws) {
     const int64_t r0 = g.chunk_begin(c), rows = g.chunk_rows(c);
-    T* xa = dims.row_major_stats ? ws.xa.data() : nullptr;
+    T* xa = dims.row_major ? ws.xa.data() : nullptr;
     gather(X, md.shift.data(), r0, rows, g.B, ws.xt.data(), xa, dims.Da);
     return Chunk<T>{ws.xt.data(), xa, g.B, rows};
 }
@@ -303,9 +307,9 @@ template <class T, class Kernel>
 void score_pass_t(const Data& X, const Params& p, const double* shift, Score what, void* out_, int n_threads) {
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
-    const int nt = thread_count(n_threads, g.n_chunks);
+    const int nt = thread_count(n_threads, g.n_chunks, g.work);
     Dims<T> dims = md.dims;
-    dims.row_major_stats = false;  // no statistics here
+    dims.row_major = false;  // no statistics here
     std::vector<Workspace<T>> wss;
     wss.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) wss.emplace_back(dims, p.K, g.B);

@@ -60,6 +60,30 @@ def check_sample_weight(sample_weight, n_samples):
     return sw
 
 
+def check_X(estimator, X, reset):
+    """validate_data(estimator, X) with float32/float64, fast on repeat calls.
+
+    partial_fit and the prediction methods are called on small batches, where
+    scikit-learn's generic validation costs more than the kernels. A plain 2-D
+    float ndarray with the fitted number of features and finite values passes
+    straight through; anything else (or anything wrong) goes through
+    validate_data, which also gives the canonical error messages.
+    """
+    if (
+        not reset
+        and type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        and (np.isfinite(X.sum()) or np.isfinite(X).all())
+    ):
+        return as_kernel_input(X)
+    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32])
+    return as_kernel_input(X)
+
+
 def as_kernel_input(X):
     """X as the kernels take it: float32/float64, element-aligned strides, no copy if possible."""
     if X.dtype not in (np.float32, np.float64):
@@ -329,8 +353,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
 
     def _check_X_predict(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return as_kernel_input(X)
+        return check_X(self, X, reset=False)
 
     def _fitted_params(self):
         return {

@@ -144,8 +144,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         first = not hasattr(self, "n_steps_")
         if first:
             self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
-        X = _base.as_kernel_input(X)
+        X = _base.check_X(self, X, reset=first)
         sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
         if first:
             self._start(X, sample_weight)

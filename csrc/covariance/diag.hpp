@@ -32,7 +32,7 @@ template <class T> struct DiagKernel {
     static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
                            Workspace<T>& ws, Acc& acc) {
         // row by row over the listed rows when that is less work than all rows at once
-        if (md.dims.row_major_stats && n * (md.dims.Da + Simd<T>::W) < ch.B * md.D()) {
+        if (md.dims.row_major && n * (md.dims.Da + Simd<T>::W) < ch.B * md.D()) {
             const int32_t* rows = ws.rows.data();
             n = list_significant(r, w, ch.B, ws.rows.data());
             acc.s0[size_t(k)] += diagonal_moments(ch.xa, md.dims.Da, md.mean(k), r, rows, n, ws.s1.data(),

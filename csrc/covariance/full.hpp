@@ -116,14 +116,16 @@ template <class T> struct FullKernel {
                            Workspace<T>& ws, Acc& acc) {
         const Dims<T>& dm = md.dims;
         const T* m = md.mean(k);
-        if (dm.row_major_stats) {
+        if (small_moments_d(dm.D, ch.xt, ch.B, m, r, acc.s0[size_t(k)], acc.s1k(k), acc.s2k(k), dm.Da)) return;
+        // outer products over the n rows that count, or dot products over all B
+        // rows of the columns: whichever does fewer multiply-adds
+        if (dm.row_major && double(n) * double(dm.Da * dm.Da) < 1.3 * double(ch.B) * double(dm.D * dm.D)) {
             const int32_t* rows = ws.rows.data();
             n = list_significant(r, w, ch.B, ws.rows.data());
             acc.s0[size_t(k)] += centred_rows(ch.xa, dm.Da, m, r, rows, n, ws.rd.data(), ws.s1.data(), acc.s1k(k));
             outer_lower(ws.rd.data(), ch.xa, dm.Da, m, rows, n, acc.s2k(k));
             return;
         }
-        if (small_moments_d(dm.D, ch.xt, ch.B, m, r, acc.s0[size_t(k)], acc.s1k(k), acc.s2k(k), dm.Da)) return;
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
         const int64_t B = ch.B;

@@ -20,7 +20,7 @@ template <class T> struct TiedKernel {
     static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
                            Workspace<T>& ws, Acc& acc) {
         const Dims<T>& dm = md.dims;
-        if (dm.row_major_stats) {
+        if (dm.row_major && 3 * n * dm.Da < 2 * ch.B * dm.D) {
             n = list_significant(r, w, ch.B, ws.rows.data());
             acc.s0[size_t(k)] += centred_rows(ch.xa, dm.Da, md.zero.data(), r, ws.rows.data(), n, ws.rd.data(),
                                               ws.s1.data(), acc.s1k(k));
@@ -48,7 +48,7 @@ template <class T> struct TiedKernel {
     // responsibility (its sample weight in an E-step pass).
     static void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* w, Workspace<T>& ws, Acc& acc) {
         const Dims<T>& dm = md.dims;
-        if (dm.row_major_stats) {
+        if (dm.row_major && 2 * dm.Da <= 3 * dm.D) {
             int32_t* rows = ws.rows.data();
             int64_t n = 0;
             for (int64_t b = 0; b < ch.rows; ++b)
