@@ -13,6 +13,7 @@ except ImportError as exc:  # importing a source checkout that was never built
         "import it from outside the source tree (the `pytest` command does this)."
     ) from exc
 from ._base import DegenerateComponentWarning
+from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._minibatch import MiniBatchGaussianMixture
@@ -22,6 +23,7 @@ __version__ = _build_info.version
 __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
+    "GaussianMixtureClassifier",
     "MiniBatchGaussianMixture",
     "get_config",
     "show_config",

@@ -1,0 +1,196 @@
+"""emfast.GaussianMixtureClassifier: one Gaussian mixture per class.
+
+A generative classifier and an out-of-distribution scorer
+(../shared/specs/mahalanobis-ood.md): class c is modelled by a mixture
+(pi_ck, mu_ck, Sigma_ck), fitted by emfast's EM engine, and
+
+    log p(x, c)          = log prior_c + log p(x | c)
+    score_samples(x)     = log sum_c prior_c p(x | c)          (higher: in distribution)
+    mahalanobis_score(x) = min_c sum_k pi_ck 1/2 d^2_ck(x)     (higher: out of distribution)
+
+with d^2_ck the squared Mahalanobis distance from the precision Cholesky factors.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _base
+from ._base import COVARIANCE_TYPES
+from ._gaussian_mixture import GaussianMixture
+
+
+class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier with one Gaussian mixture per class, and OOD scores.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Components per class.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance; shrinkage matters when the
+        dimension is close to a class's size.
+    priors : array-like of shape (n_classes,), default=None
+        Class priors; by default the (weighted) class frequencies.
+    tol, max_iter, n_init, init_params, random_state
+        As for :class:`emfast.GaussianMixture`, used for every class.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    priors_ : ndarray of shape (n_classes,)
+    mixtures_ : list of GaussianMixture, one per class
+    n_iter_ : ndarray of shape (n_classes,)
+        EM iterations of each class's mixture.
+    n_features_in_, feature_names_in_
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "priors": ["array-like", None],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        reg_covar=1e-6,
+        priors=None,
+        tol=1e-3,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.priors = priors
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit one mixture per class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GaussianMixtureClassifier
+        """
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        X = _base.as_kernel_input(X)
+        check_classification_targets(y)
+        sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(
+                "The number of classes has to be greater than one; got %d class" % n_classes
+            )
+        w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        class_weight = np.bincount(y_index, weights=w, minlength=n_classes)
+        if (class_weight <= 0).any():
+            empty = self.classes_[np.flatnonzero(class_weight <= 0)[0]]
+            raise ValueError(f"class {empty} has zero total sample weight; it cannot be modelled")
+        if self.priors is None:
+            self.priors_ = class_weight / class_weight.sum()
+        else:
+            priors = np.asarray(self.priors, dtype=np.float64)
+            if priors.shape != (n_classes,):
+                raise ValueError(f"priors must have shape ({n_classes},), got {priors.shape}")
+            if (priors < 0).any() or not np.isclose(priors.sum(), 1.0):
+                raise ValueError("priors must be non-negative and sum to 1")
+            self.priors_ = priors
+        self.mixtures_ = []
+        for c in range(n_classes):
+            rows = np.flatnonzero(y_index == c)
+            if len(rows) < max(2, self.n_components):
+                raise ValueError(
+                    f"class {self.classes_[c]} has {len(rows)} samples; each class needs at "
+                    f"least max(2, n_components) = {max(2, self.n_components)}"
+                )
+            mixture = GaussianMixture(
+                self.n_components,
+                covariance_type=self.covariance_type,
+                tol=self.tol,
+                reg_covar=self.reg_covar,
+                max_iter=self.max_iter,
+                n_init=self.n_init,
+                init_params=self.init_params,
+                random_state=self.random_state,
+            )
+            mixture.fit(X[rows], sample_weight=None if sample_weight is None else sample_weight[rows])
+            self.mixtures_.append(mixture)
+        self.n_iter_ = np.array([m.n_iter_ for m in self.mixtures_])
+        return self
+
+    # ------------------------------------------------------------- scores
+
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return _base.check_X(self, X, reset=False)
+
+    def _joint_log_likelihood(self, X):
+        """(n_samples, n_classes): log prior_c + log p(x | c), one kernel pass per class."""
+        with np.errstate(divide="ignore"):
+            log_priors = np.log(self.priors_)
+        jll = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
+        for c, mixture in enumerate(self.mixtures_):
+            jll[:, c] = _base.score_pass(X, mixture._fitted_params(), self.covariance_type, "log_prob_norm")
+            jll[:, c] += log_priors[c]
+        return jll
+
+    def predict_log_proba(self, X):
+        """Log posterior probability of each class."""
+        jll = self._joint_log_likelihood(self._check_X(X))
+        return jll - logsumexp(jll, axis=1, keepdims=True)
+
+    def predict_proba(self, X):
+        """Posterior probability of each class."""
+        return np.exp(self.predict_log_proba(X))
+
+    def decision_function(self, X):
+        """Joint log-likelihoods; for two classes, log p(x, c1) - log p(x, c0)."""
+        jll = self._joint_log_likelihood(self._check_X(X))
+        return jll[:, 1] - jll[:, 0] if len(self.classes_) == 2 else jll
+
+    def predict(self, X):
+        """The most probable class of each sample."""
+        jll = self._joint_log_likelihood(self._check_X(X))
+        return self.classes_[np.argmax(jll, axis=1)]
+
+    def score_samples(self, X):
+        """log p(x) under the class-mixture model (higher: more in-distribution)."""
+        return logsumexp(self._joint_log_likelihood(self._check_X(X)), axis=1)
+
+    def mahalanobis_score(self, X):
+        """min over classes of sum_k pi_ck * d^2_ck / 2 (higher: more out-of-distribution)."""
+        X = self._check_X(X)
+        score = np.full(X.shape[0], np.inf)
+        for mixture in self.mixtures_:
+            d2 = _base.score_pass(X, mixture._fitted_params(), self.covariance_type, "mahalanobis")
+            np.minimum(score, 0.5 * (d2 @ np.asarray(mixture.weights_, dtype=np.float64)), out=score)
+        return score
