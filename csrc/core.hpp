@@ -63,8 +63,11 @@ struct Stats {
 // The fused E-step + statistics pass (one EM iteration's pass over X).
 // Statistics are centred on the current means. `shift` (D) is a point near
 // the data subtracted from every row before the float arithmetic.
+// With `hard`, each row is given wholly to its most probable component (ties:
+// the first), and loglik sums w * max_k log(pi_k N(x | k)): with identity
+// precisions and equal weights that is a k-means (Lloyd) step.
 void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift,
-             int n_threads, int n_worst, Stats& out);
+             int n_threads, int n_worst, bool hard, Stats& out);
 
 // A statistics pass with fixed responsibilities: hard `labels` (-1 = none) or
 // soft `resp` (N x K, the dtype of X, any strides); exactly one is given.

@@ -37,14 +37,17 @@ int64_t cov_size(Cov cov, int64_t K, int64_t D) {
 namespace {
 
 // Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
-// Returns false if a pivot is not positive (the matrix is not positive definite).
+// Returns false unless every pivot is clearly positive: a pivot below
+// D eps a_jj means the matrix is singular to working precision, and its
+// "factor" would give a precision matrix of rounding noise.
 bool cholesky(const double* a, int64_t D, double* l) {
+    const double rel = double(D) * std::numeric_limits<double>::epsilon();
     for (int64_t j = 0; j < D; ++j) {
         for (int64_t i = j; i < D; ++i) {
             double s = a[i * D + j];
             for (int64_t k = 0; k < j; ++k) s -= l[i * D + k] * l[j * D + k];
             if (i == j) {
-                if (!(s > 0.0) || !std::isfinite(s)) return false;
+                if (!(s > rel * a[j * D + j]) || !std::isfinite(s)) return false;
                 l[j * D + j] = std::sqrt(s);
             } else {
                 l[i * D + j] = s / l[j * D + j];

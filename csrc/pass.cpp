@@ -162,6 +162,18 @@ template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse
         for (int64_t v = 0; v < B; v += W) vstore(L + k * B + v, vload<V>(L + k * B + v) * vload<V>(sums + v));
 }
 
+// Hard assignment: L (log-densities) becomes w times the one-hot indicator of
+// each row's most probable component (the first on ties); lse receives the max.
+template <class T> void assign(T* L, const T* w, int64_t K, int64_t B, T* lse) {
+    for (int64_t b = 0; b < B; ++b) {
+        int64_t best = 0;
+        for (int64_t k = 1; k < K; ++k)
+            if (L[k * B + b] > L[best * B + b]) best = k;
+        lse[b] = L[best * B + b];
+        for (int64_t k = 0; k < K; ++k) L[k * B + b] = k == best ? w[b] : T(0);
+    }
+}
+
 // L[k][b] <- cst_k - 0.5 * maha[k][b]
 template <class T> void to_log_density(const Model<T>& md, T* L, int64_t B) {
     using V = typename Simd<T>::V;
@@ -240,7 +252,7 @@ template <class T> Chunk<T> load_chunk(const Data& X, const Model<T>& md, const 
 
 template <class T, class Kernel>
 void em_pass_t(const Data& X, const double* sw, const Params& p, const double* shift, int n_threads, int n_worst,
-               Stats& out) {
+               bool hard, Stats& out) {
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
     Acc total(p.cov, p.K, p.D, md.dims.Da, n_worst);
@@ -254,7 +266,10 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
         T* lse = ws.rd.data();  // free until the statistics are accumulated
         gather_weights(sw, r0, ch.rows, B, w);
         chunk_log_density<T, Kernel>(md, ch.xt, B, L);
-        normalise(L, w, p.K, B, lse, ws.tot.data());
+        if (hard)
+            assign(L, w, p.K, B, lse);
+        else
+            normalise(L, w, p.K, B, lse, ws.tot.data());
         V ll = {};
         for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * vload<V>(lse + v);
         a.loglik += double(hsum<T>(ll));
@@ -394,9 +409,9 @@ template <class F> void dispatch(bool is_float, Cov cov, F&& f) {
 }  // namespace
 
 void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, int n_threads,
-             int n_worst, Stats& out) {
+             int n_worst, bool hard, Stats& out) {
     dispatch(X.is_float, p.cov, [&](auto t, auto k) {
-        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, n_threads, n_worst, out);
+        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, n_threads, n_worst, hard, out);
     });
 }
 

@@ -13,10 +13,11 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import ArrayData, native_params, params_shift, round_to  # noqa: F401
+from ._kmeans import kmeans_stats
 from ._native import core
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -60,6 +61,11 @@ def check_sample_weight(sample_weight, n_samples):
     return sw
 
 
+def is_dask_array(X):
+    """Whether X is a dask.array.Array (without importing dask)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "to_delayed")
+
+
 def check_X(estimator, X, reset):
     """validate_data(estimator, X) with float32/float64, fast on repeat calls.
 
@@ -98,63 +104,23 @@ def as_kernel_input(X):
     return X
 
 
-def data_shift(X):
+def data_shift(data):
     """A point near the data, subtracted from every row before float arithmetic."""
-    head = np.asarray(X[: min(X.shape[0], 1024)], dtype=np.float64)
-    return round_to(head.mean(axis=0), X.dtype)
+    return round_to(data.head(1024).mean(axis=0), data.dtype)
 
 
-def params_shift(params, dtype):
-    return round_to(params["weights"] @ params["means"], dtype)
-
-
-def round_to(v, dtype):
-    """v rounded to dtype's precision, returned as float64."""
-    return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
-
-
-def data_scale(X):
+def data_scale(data):
     """Average feature variance of the first rows: the unit of the jitter."""
-    head = np.asarray(X[: min(X.shape[0], 10000)], dtype=np.float64)
-    scale = float(np.mean(np.var(head, axis=0)))
+    scale = float(np.mean(np.var(data.head(10000), axis=0)))
     return scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
 # ----------------------------------------------------------------- passes
 
 
-def native_params(params):
-    """(log_weights, means, precisions_cholesky) as C-contiguous float64."""
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(np.asarray(params["weights"], dtype=np.float64))
-    return (
-        np.ascontiguousarray(log_weights),
-        np.ascontiguousarray(params["means"], dtype=np.float64),
-        np.ascontiguousarray(params["precisions_cholesky"], dtype=np.float64),
-    )
-
-
-def em_pass(X, sample_weight, params, covariance_type, n_worst=0):
-    """One fused E-step + statistics pass; statistics are centred on the means."""
-    log_weights, means, prec_chol = native_params(params)
-    return core.em_pass(
-        X,
-        sample_weight,
-        log_weights,
-        means,
-        prec_chol,
-        covariance_type,
-        params_shift(params, X.dtype),
-        0,
-        n_worst,
-    )
-
-
 def score_pass(X, params, covariance_type, what):
-    log_weights, means, prec_chol = native_params(params)
-    return core.score(
-        X, log_weights, means, prec_chol, covariance_type, params_shift(params, X.dtype), what, 0
-    )
+    """A read-only pass over the (validated) array X."""
+    return ArrayData(X).score(params, covariance_type, what)
 
 
 def m_step(stats, covariance_type, reg_covar, scale, n_samples):
@@ -173,20 +139,31 @@ def m_step(stats, covariance_type, reg_covar, scale, n_samples):
     )
 
 
-def stats_from_assignment(X, sample_weight, covariance_type, n_components, labels=None, resp=None):
+def stats_from_assignment(data, covariance_type, n_components, labels=None, resp=None, random_state=None):
     """Statistics for fixed responsibilities, centred on the resulting means.
 
-    Two passes: the first (centred on a point near the data) gives the means,
-    the second centres the second-order statistics on them, so that no large
-    common offset cancels.
+    Responsibilities are hard `labels`, soft `resp`, or (with random_state)
+    scikit-learn's random ones, drawn chunk by chunk. Two passes: the first
+    (centred on a point near the data) gives the means, the second centres the
+    second-order statistics on them, so that no large common offset cancels.
     """
-    shift = data_shift(X)
+    shift = data_shift(data)
     centers = np.tile(shift, (n_components, 1))
-    first = core.fixed_pass(X, sample_weight, labels, resp, centers, covariance_type, shift, 0)
-    nk = first["s0"] + 10 * np.finfo(np.float64).eps
+
+    def fixed(centers, shift):
+        if random_state is None:
+            return data.fixed_pass(centers, covariance_type, shift, labels=labels, resp=resp)
+        # the same draws in both passes; the second leaves random_state where
+        # scikit-learn's one (n_samples, K) draw would
+        random_state.set_state(draws)
+        return data.random_resp_pass(random_state, n_components, centers, covariance_type, shift)
+
+    if random_state is not None:
+        draws = random_state.get_state()
+    first = fixed(centers, shift)
+    nk = first["s0"] + _EPS10
     means = first["centers"] + first["s1"] / nk[:, None]
-    shift = round_to(nk @ means / nk.sum(), X.dtype)
-    return core.fixed_pass(X, sample_weight, labels, resp, means, covariance_type, shift, 0)
+    return fixed(means, round_to(nk @ means / nk.sum(), data.dtype))
 
 
 # ----------------------------------------------------------------- statistics algebra
@@ -377,11 +354,11 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         else:
             self.precisions_ = pc**2
 
-    def _reseed(self, X, stats, new, scale):
+    def _reseed(self, data, stats, new, scale):
         """Move components that lost all their samples onto the worst-explained samples."""
         empty = np.flatnonzero(new["empty"])
         alive = ~new["empty"]
-        rows = stats["worst_row"]
+        rows, _ = data.take(stats["worst_row"][: len(empty)])
         weights = new["weights"]
         covs = new["covariances"]
         if self.covariance_type != "tied" and alive.any():
@@ -389,7 +366,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             average = np.tensordot(share, covs[alive], axes=1)
         for j, k in enumerate(empty):
             if j < len(rows):
-                new["means"][k] = X[rows[j]]
+                new["means"][k] = rows[j]
             if self.covariance_type != "tied" and alive.any():
                 covs[k] = average
             weights[k] = 1.0 / self.n_components
@@ -411,9 +388,9 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             warn_jitter([self._repairs["jitter"]], self.reg_covar)
         del self._repairs
 
-    def _check_initial_parameters(self, X):
+    def _check_initial_parameters(self, n_features):
         """Validated copies of weights_init, means_init, precisions_init (or None)."""
-        K, n_features = self.n_components, X.shape[1]
+        K = self.n_components
         w = m = p = None
         if self.weights_init is not None:
             w = _check_weights(self.weights_init, K)
@@ -423,41 +400,34 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             p = _check_precisions(self.precisions_init, self.covariance_type, K, n_features)
         return w, m, p
 
-    def _initialize_parameters(self, X, sample_weight, random_state, inits, scale):
-        """Initial parameters (float64), as scikit-learn computes them."""
+    def _initialize_parameters(self, data, random_state, inits, scale):
+        """Initial parameters (float64), computed as scikit-learn computes them.
+
+        init_params='kmeans' runs emfast's own k-means (emfast._kmeans), so the
+        result is not scikit-learn's for the same random_state; the other
+        initialisations draw the same random numbers as scikit-learn.
+        """
         weights_init, means_init, precisions_init = inits
-        K = self.n_components
-        n_samples = X.shape[0]
-        total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
+        K, cov = self.n_components, self.covariance_type
         fitted = None
         if weights_init is None or means_init is None or precisions_init is None:
-            rows, labels, resp, sw = X, None, None, sample_weight
             if self.init_params == "kmeans":
-                labels = (
-                    KMeans(n_clusters=K, n_init=1, random_state=random_state)
-                    .fit(X, sample_weight=sample_weight)
-                    .labels_.astype(np.int64)
-                )
+                stats = kmeans_stats(data, K, cov, random_state, scale)
             elif self.init_params == "random":
-                resp = np.asarray(random_state.uniform(size=(n_samples, K)), dtype=X.dtype)
-                resp /= resp.sum(axis=1)[:, np.newaxis]
+                stats = stats_from_assignment(data, cov, K, random_state=random_state)
             else:
                 if self.init_params == "random_from_data":
-                    p = None if sample_weight is None else sample_weight / sample_weight.sum()
-                    indices = random_state.choice(n_samples, size=K, replace=False, p=p)
+                    sw = data.sample_weight
+                    p = None if sw is None else sw / sw.sum()
+                    indices = random_state.choice(data.n_samples, size=K, replace=False, p=p)
                 else:  # k-means++
-                    _, indices = kmeans_plusplus(
-                        X, K, random_state=random_state, sample_weight=sample_weight
-                    )
+                    indices = data.kmeans_plusplus_indices(K, random_state)
                 # one sample per component: only those rows carry statistics
-                rows = np.ascontiguousarray(X[indices])
-                sw = None if sample_weight is None else np.ascontiguousarray(sample_weight[indices])
-                labels = np.arange(K, dtype=np.int64)
-            stats = stats_from_assignment(
-                rows, sw, self.covariance_type, K, labels=labels, resp=resp
-            )
-            fitted = m_step(stats, self.covariance_type, self.reg_covar, scale, n_samples)
-            fitted["weights"] = (stats["s0"] + _EPS10) / total_weight
+                rows, sw = data.take(indices)
+                picked = ArrayData(np.ascontiguousarray(rows, dtype=data.dtype), sw)
+                stats = stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int64))
+            fitted = m_step(stats, cov, self.reg_covar, scale, data.n_samples)
+            fitted["weights"] = (stats["s0"] + _EPS10) / data.total_weight()
             self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(fitted["jitter"])))
 
         params = {
@@ -472,7 +442,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             params["covariances"] = fitted["covariances"]
             params["precisions_cholesky"] = fitted["precisions_cholesky"]
         else:
-            chol, covs = _params_from_precisions(precisions_init, self.covariance_type)
+            chol, covs = _params_from_precisions(precisions_init, cov)
             params["covariances"] = covs
             params["precisions_cholesky"] = chol
         return params

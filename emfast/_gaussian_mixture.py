@@ -143,25 +143,35 @@ class GaussianMixture(GaussianMixtureBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._fit(X, sample_weight)
-        return _base.score_pass(X, self._fitted_params(), self.covariance_type, "predict")
+        data = self._fit(X, sample_weight)
+        return data.score(self._fitted_params(), self.covariance_type, "predict")
 
     # ------------------------------------------------------------- fitting
 
     def _fit(self, X, sample_weight):
+        """Validate, then fit on the data object; returns the data object."""
         self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = _base.as_kernel_input(X)
-        n_samples = X.shape[0]
-        if n_samples < self.n_components:
+        if _base.is_dask_array(X):
+            from ._dask import DaskData
+
+            data = DaskData.validated(self, X, sample_weight)
+        else:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            X = _base.as_kernel_input(X)
+            data = _base.ArrayData(X, _base.check_sample_weight(sample_weight, X.shape[0]))
+        if data.n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}"
+                f"n_samples = {data.n_samples}"
             )
-        sample_weight = _base.check_sample_weight(sample_weight, n_samples)
-        inits = self._check_initial_parameters(X)
-        scale = _base.data_scale(X)
+        self._fit_data(data)
+        return data
+
+    def _fit_data(self, data):
+        """The EM loop (scikit-learn's, iteration for iteration) over a data object."""
+        inits = self._check_initial_parameters(data.n_features)
+        scale = _base.data_scale(data)
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
@@ -174,7 +184,7 @@ class GaussianMixture(GaussianMixtureBase):
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
-                params = self._initialize_parameters(X, sample_weight, random_state, inits, scale)
+                params = self._initialize_parameters(data, random_state, inits, scale)
             else:
                 params = self._current_parameters()
             lower_bound = -np.inf if do_init else self.lower_bound_
@@ -187,10 +197,8 @@ class GaussianMixture(GaussianMixtureBase):
                 converged = False
                 for n_iter in range(1, self.max_iter + 1):
                     prev_lower_bound = lower_bound
-                    params, lower_bound, repaired = self._em_iteration(
-                        X, sample_weight, params, scale
-                    )
-                    lower_bound = X.dtype.type(lower_bound)
+                    params, lower_bound, repaired = self._em_iteration(data, params, scale)
+                    lower_bound = data.dtype.type(lower_bound)
                     current_lower_bounds.append(lower_bound)
                     change = lower_bound - prev_lower_bound
                     self._print_verbose_msg_iter_end(n_iter, change)
@@ -213,22 +221,20 @@ class GaussianMixture(GaussianMixtureBase):
                 ConvergenceWarning,
             )
         self._warn_repairs()
-        self._set_parameters(best_params, X.dtype)
+        self._set_parameters(best_params, data.dtype)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
-        return X
 
-    def _em_iteration(self, X, sample_weight, params, scale):
+    def _em_iteration(self, data, params, scale):
         """One EM iteration: (new params, lower bound of the old params, repaired?)."""
-        K = self.n_components
-        stats = _base.em_pass(X, sample_weight, params, self.covariance_type, n_worst=K)
+        stats = data.em_pass(params, self.covariance_type, n_worst=self.n_components)
         lower_bound = stats["loglik"] / stats["weight"]
-        new = _base.m_step(stats, self.covariance_type, self.reg_covar, scale, X.shape[0])
+        new = _base.m_step(stats, self.covariance_type, self.reg_covar, scale, data.n_samples)
         self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(new["jitter"])))
         repaired = bool(new["empty"].any())
         if repaired:
-            self._reseed(X, stats, new, scale)
+            self._reseed(data, stats, new, scale)
         return new, lower_bound, repaired
 
     # ------------------------------------------------------------- verbose output

@@ -219,9 +219,10 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         if not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
         self._repairs = {"jitter": 0.0, "reseeded": 0}
-        self._scale = _base.data_scale(X)
-        inits = self._check_initial_parameters(X)
-        self._params = self._initialize_parameters(X, sample_weight, self._random_state, inits, self._scale)
+        data = _base.ArrayData(X, sample_weight)
+        self._scale = _base.data_scale(data)
+        inits = self._check_initial_parameters(X.shape[1])
+        self._params = self._initialize_parameters(data, self._random_state, inits, self._scale)
         self._stats = None
         self.n_steps_ = 0
         self.n_iter_ = 0
@@ -233,7 +234,8 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         if not hasattr(self, "_repairs"):
             self._repairs = {"jitter": 0.0, "reseeded": 0}
         cov = self.covariance_type
-        raw = _base.em_pass(X, sample_weight, self._params, cov, n_worst=self.n_components)
+        data = _base.ArrayData(X, sample_weight)
+        raw = data.em_pass(self._params, cov, n_worst=self.n_components)
         batch = _base.normalised(raw)
         t = self.n_steps_ + 1
         if self._stats is None:
@@ -245,7 +247,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(new["jitter"])))
         if new["empty"].any():
             reseeded = np.flatnonzero(new["empty"])
-            self._reseed(X, raw, new, self._scale)
+            self._reseed(data, raw, new, self._scale)
             # give the re-seeded components statistics that match their new parameters
             fresh = _base.recentre(stats, new["means"], cov)
             seed = _base.stats_of(new, cov)

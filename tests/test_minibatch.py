@@ -59,7 +59,7 @@ def test_stepwise_update_follows_the_formula(cov):
     assert mb.n_steps_ == 3
 
     # the same three steps by hand: s_1 = s_bar_1; s_t = (1 - rho_t) s_{t-1} + rho_t s_bar_t
-    params = mb._initialize_parameters(b1, None, None, mb._check_initial_parameters(b1), 1.0)
+    params = mb._initialize_parameters(_base.ArrayData(b1), None, mb._check_initial_parameters(3), 1.0)
     s = None
     for t, (batch, wb) in enumerate([(b1, w[:400]), (b2, w[400:800]), (b3, w[800:])], start=1):
         centers = params["means"]

@@ -9,6 +9,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from emfast import GaussianMixture
+from emfast._data import ArrayData
 
 from .common import COVARIANCE_TYPES, D, DTYPES, K, N, THREADS, make_data, quiet
 
@@ -51,12 +52,13 @@ class EMIteration(_Base):
         self.model.set_params(max_iter=2).fit(self.X)
         self.params = self.model._current_parameters()
         self.model._repairs = {"jitter": 0.0, "reseeded": 0}
+        self.data = ArrayData(self.X)
 
     def time_em_iteration(self, *args):
-        self.model._em_iteration(self.X, None, self.params, 1.0)
+        self.model._em_iteration(self.data, self.params, 1.0)
 
     def peakmem_em_iteration(self, *args):
-        self.model._em_iteration(self.X, None, self.params, 1.0)
+        self.model._em_iteration(self.data, self.params, 1.0)
 
 
 class Predict(_Base):
@@ -93,6 +95,7 @@ class RowScaling:
         gm = GaussianMixture(k, max_iter=2, random_state=0).fit(self.X)
         self.gm, self.params = gm, gm._current_parameters()
         gm._repairs = {"jitter": 0.0, "reseeded": 0}
+        self.data = ArrayData(self.X)
 
     def time_em_iteration(self, n_samples):
-        self.gm._em_iteration(self.X, None, self.params, 1.0)
+        self.gm._em_iteration(self.data, self.params, 1.0)

@@ -134,7 +134,8 @@ py::dict stats_to_dict(const emfast::Stats& s) {
 }
 
 py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log_weights, const F64& means,
-                 const F64& prec_chol, const std::string& cov, const F64& shift, int n_threads, int n_worst) {
+                 const F64& prec_chol, const std::string& cov, const F64& shift, int n_threads, int n_worst,
+                 bool hard) {
     const emfast::Data data = as_data(X);
     F64 wkeep;
     const double* w = as_vector(sample_weight, data.n, "sample_weight", wkeep);
@@ -144,7 +145,7 @@ py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log
     emfast::Stats st;
     {
         py::gil_scoped_release nogil;
-        emfast::em_pass(data, w, pa.p, shift.data(), n_threads, n_worst, st);
+        emfast::em_pass(data, w, pa.p, shift.data(), n_threads, n_worst, hard, st);
     }
     return stats_to_dict(st);
 }
@@ -291,7 +292,8 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
     m.doc() = "emfast kernels, built for one instruction set (see emfast.show_config())";
     m.def("em_pass", &em_pass, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
           py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
-          py::arg("n_worst") = 0, "Fused E-step + sufficient statistics over X.");
+          py::arg("n_worst") = 0, py::arg("hard") = false,
+          "Fused E-step + sufficient statistics over X (hard: each row to its most probable component).");
     m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
           py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           "Sufficient statistics of X under fixed responsibilities.");
