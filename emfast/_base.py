@@ -328,10 +328,6 @@ def _params_from_precisions(precisions, covariance_type):
 class GaussianMixtureBase(DensityMixin, BaseEstimator):
     """Prediction and model-selection methods shared by emfast's Gaussian mixtures."""
 
-    def _check_X_predict(self, X):
-        check_is_fitted(self)
-        return check_X(self, X, reset=False)
-
     def _fitted_params(self):
         return {
             "weights": self.weights_,
@@ -455,6 +451,16 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             "precisions_cholesky": np.asarray(self.precisions_cholesky_, dtype=np.float64),
         }
 
+    def _predict_pass(self, X, what):
+        """A read-only pass: NumPy in, NumPy out; dask in, lazy dask out."""
+        check_is_fitted(self)
+        if is_dask_array(X):
+            from ._dask import DaskData
+
+            return DaskData.for_predict(self, X).score(self._fitted_params(), self.covariance_type, what)
+        X = check_X(self, X, reset=False)
+        return score_pass(X, self._fitted_params(), self.covariance_type, what)
+
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
 
@@ -467,8 +473,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             Log-likelihood of each sample under the current model.
         """
-        X = self._check_X_predict(X)
-        return score_pass(X, self._fitted_params(), self.covariance_type, "log_prob_norm")
+        return self._predict_pass(X, "log_prob_norm")
 
     def score(self, X, y=None):
         """Compute the per-sample average log-likelihood of X.
@@ -495,8 +500,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._check_X_predict(X)
-        return score_pass(X, self._fitted_params(), self.covariance_type, "predict")
+        return self._predict_pass(X, "predict")
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample.
@@ -509,8 +513,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        X = self._check_X_predict(X)
-        return score_pass(X, self._fitted_params(), self.covariance_type, "proba")
+        return self._predict_pass(X, "proba")
 
     def mahalanobis(self, X):
         """Squared Mahalanobis distance of each sample to each component.
@@ -526,8 +529,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         -------
         d2 : ndarray of shape (n_samples, n_components)
         """
-        X = self._check_X_predict(X)
-        return score_pass(X, self._fitted_params(), self.covariance_type, "mahalanobis")
+        return self._predict_pass(X, "mahalanobis")
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted mixture.

@@ -1,7 +1,8 @@
 """k-means for init_params='kmeans', on the EM engine's own passes.
 
 Seeds: scikit-learn's greedy k-means++ (kmeans_plusplus) on all rows, or on a
-random sample of SAMPLE rows for larger data. Then Lloyd iterations, each one
+random sample of max(20 000, 500 K) rows for larger data (a copy of that many
+rows is all the extra memory this takes). Then Lloyd iterations, each one
 hard-assignment pass over the data (the fused pass with identity precisions
 and hard=True: no copy of X, no labels array, deterministic whatever the thread
 count), until the centres move less than tol times the mean feature variance,
@@ -15,7 +16,10 @@ covariance type: the M-step turns them into the initial mixture.
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
-SAMPLE = 100_000
+
+
+def sample_size(n_components):
+    return max(20_000, 500 * n_components)
 
 
 def _identity_params(centers, covariance_type):
@@ -30,12 +34,12 @@ def _identity_params(centers, covariance_type):
 
 
 def seeds(data, n_components, random_state):
-    """k-means++ centres from all rows, or from a sample of SAMPLE rows."""
-    n = data.n_samples
-    if n <= SAMPLE:
+    """k-means++ centres from all rows, or from a random sample of them."""
+    n, size = data.n_samples, sample_size(n_components)
+    if n <= size:
         rows = np.arange(n)
     else:
-        rows = np.sort(random_state.choice(n, SAMPLE, replace=False))
+        rows = np.sort(random_state.choice(n, size, replace=False))
     X, w = data.take(rows)
     centers, _ = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=w)
     return np.asarray(centers, dtype=np.float64)
