@@ -53,7 +53,7 @@ def test_read_only_and_strided_input():
 
 def test_contiguous_input_is_not_copied():
     # a copy of X would show up as an allocation of X.nbytes
-    X = make_blobs(100_000, 6, 3, seed=3)
+    X = make_blobs(400_000, 6, 3, seed=3)
     X32 = X.astype(np.float32)
     for data in (X, X32):
         init = init_of(data, 3, "full")
