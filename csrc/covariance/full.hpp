@@ -105,6 +105,84 @@ inline bool small_moments_d(int64_t D, const T* xt, int64_t B, const T* m, const
     }
 }
 
+// The whole EM pass over a chunk for full covariance and D <= 4: per group of
+// W rows, the K log-densities, their normalisation and the K components'
+// moments, without a round trip through the chunk-wide buffers (for tiny D
+// those sweeps, not arithmetic, would dominate). `acc` holds K groups of
+// 1 + D + D(D+1)/2 vector accumulators; returns log p(x) per row in lse.
+template <class T, int D>
+inline void fused_small_chunk(const Model<T>& md, const T* xt, int64_t B, const T* w, T* lse, T* Lb, T* acc,
+                              Acc& a) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    constexpr int NA = 1 + D + D * (D + 1) / 2;
+    const int64_t K = md.K;
+    std::fill(acc, acc + K * NA * W, T(0));
+    for (int64_t v = 0; v < B; v += W) {
+        V x[D];
+        for (int i = 0; i < D; ++i) x[i] = vload<V>(xt + i * B + v);
+        V mx = vsplat<V>(-std::numeric_limits<T>::infinity());
+        for (int64_t k = 0; k < K; ++k) {
+            const T* m = md.mean(k);
+            const T* P = md.prec(k);
+            V maha = {};
+            for (int j = 0; j < D; ++j) {
+                V y = {};
+                for (int i = 0; i <= j; ++i) y += (x[i] - m[i]) * P[i * D + j];
+                maha += y * y;
+            }
+            const V l = md.cst[k] - T(0.5) * maha;
+            vstore(Lb + k * W, l);
+            mx = vmax(mx, l);
+        }
+        V s = {};
+        for (int64_t k = 0; k < K; ++k) {
+            const V e = vexp(vload<V>(Lb + k * W) - mx);
+            vstore(Lb + k * W, e);
+            s += e;
+        }
+        vstore(lse + v, mx + vlog(s));
+        const V scale = vload<V>(w + v) * vrecip(s);
+        for (int64_t k = 0; k < K; ++k) {
+            const T* m = md.mean(k);
+            T* ak = acc + k * NA * W;
+            const V r = vload<V>(Lb + k * W) * scale;
+            V d[D];
+            for (int i = 0; i < D; ++i) d[i] = x[i] - m[i];
+            vstore(ak, vload<V>(ak) + r);
+            int q = 1 + D;
+            for (int i = 0; i < D; ++i) {
+                const V rd = r * d[i];
+                vstore(ak + (1 + i) * W, vload<V>(ak + (1 + i) * W) + rd);
+                for (int j = 0; j <= i; ++j, ++q) vstore(ak + q * W, vload<V>(ak + q * W) + rd * d[j]);
+            }
+        }
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        const T* ak = acc + k * NA * W;
+        double* s1 = a.s1k(k);
+        double* s2 = a.s2k(k);
+        a.s0[size_t(k)] += double(hsum<T>(vload<V>(ak)));
+        int q = 1 + D;
+        for (int i = 0; i < D; ++i) {
+            s1[i] += double(hsum<T>(vload<V>(ak + (1 + i) * W)));
+            for (int j = 0; j <= i; ++j, ++q) s2[i * a.Da + j] += double(hsum<T>(vload<V>(ak + q * W)));
+        }
+    }
+}
+
+// fused_small_chunk for the runtime D; false if D is not small.
+template <class T>
+inline bool fused_small(const Model<T>& md, const T* xt, int64_t B, const T* w, T* lse, T* Lb, T* acc, Acc& a) {
+    switch (md.D()) {
+        case 1: fused_small_chunk<T, 1>(md, xt, B, w, lse, Lb, acc, a); return true;
+        case 2: fused_small_chunk<T, 2>(md, xt, B, w, lse, Lb, acc, a); return true;
+        case 3: fused_small_chunk<T, 3>(md, xt, B, w, lse, Lb, acc, a); return true;
+        case 4: fused_small_chunk<T, 4>(md, xt, B, w, lse, Lb, acc, a); return true;
+        default: return false;
+    }
+}
+
 template <class T> struct FullKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
         triangular_mahalanobis(xt, B, md.mean(k), md.prec(k), md.D(), out);
