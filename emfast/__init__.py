@@ -15,12 +15,15 @@ except ImportError as exc:  # importing a source checkout that was never built
 from ._base import DegenerateComponentWarning
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
+from ._llp import BeliefPropagationLabeler, LLPClassifier
 
 __version__ = _build_info.version
 
 __all__ = [
+    "BeliefPropagationLabeler",
     "DegenerateComponentWarning",
     "GaussianMixture",
+    "LLPClassifier",
     "get_config",
     "show_config",
     "__version__",
