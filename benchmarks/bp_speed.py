@@ -4,11 +4,12 @@
     python benchmarks/bp_speed.py --repeats 5 --random-bags
 
 Synthetic data, generated here (no downloads): a latent Gaussian factor model
-(8 latent dimensions seen through 100 noisy features), labels from a logistic
-model on the latent factors. Bags of 2048 rows are formed by sorting on a noisy
-copy of the label score (so the bags' proportions vary), or at random with
---random-bags (the paper's setting; proportions then barely vary and the
-bag-proportion baseline is near 0.5).
+(4 latent dimensions seen through 100 noisy features), labels from a logistic
+model on the latent factors (the same generator as tests/test_bp.py). Bags of
+2048 training rows are formed by sorting on a noisy copy of the label score (so
+the bags' proportions vary), or at random with --random-bags (the paper's
+setting; proportions then barely vary and the bag-proportion baseline is near
+0.5).
 
 Prints the median (and all) times of the whole fit, of the kNN graph alone and
 of the BP step alone (the C++ kernel on the same graph), then the AUC of the
@@ -31,22 +32,26 @@ import emfast
 from emfast._native import core
 
 
-def make_data(n, d, bag_size, *, random_bags=False, seed=0):
+def make_data(n, d, *, seed=0):
+    """Features, labels and the label score (what the bags are grouped on)."""
     rng = np.random.default_rng(seed)
-    latent = 8
+    latent = 4
     Z = rng.standard_normal((n, latent))
     A = rng.standard_normal((latent, d)) / np.sqrt(d)
     X = Z @ A + 0.02 * rng.standard_normal((n, d))
     w = rng.standard_normal(latent)
     score = Z @ w / np.linalg.norm(w)
-    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-4.0 * score))).astype(np.int64)
-    if random_bags:
-        order = rng.permutation(n)
-    else:
-        order = np.argsort(score + 1.0 * rng.standard_normal(n))
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-10.0 * score))).astype(np.int64)
+    return X, y, score
+
+
+def make_bags(score, bag_size, *, random_bags=False, seed=1):
+    rng = np.random.default_rng(seed)
+    n = len(score)
+    order = rng.permutation(n) if random_bags else np.argsort(score + rng.standard_normal(n))
     bags = np.empty(n, dtype=np.int64)
     bags[order] = np.arange(n) // bag_size
-    return X, y, bags
+    return bags
 
 
 def median(ts):
@@ -66,11 +71,10 @@ def main():
     ap.add_argument("--bag-factor", default="exact")
     args = ap.parse_args()
 
-    X_all, y_all, bags_all = make_data(
-        args.n + args.held_out, args.d, args.bag_size, random_bags=args.random_bags
-    )
-    X, y, bags = X_all[: args.n], y_all[: args.n], bags_all[: args.n]
+    X_all, y_all, score = make_data(args.n + args.held_out, args.d)
+    X, y = X_all[: args.n], y_all[: args.n]
     X_test, y_test = X_all[args.n :], y_all[args.n :]
+    bags = make_bags(score[: args.n], args.bag_size, random_bags=args.random_bags)
     ids = np.unique(bags)
     counts = np.array([y[bags == b].sum() for b in ids])
     sizes = np.array([(bags == b).sum() for b in ids])

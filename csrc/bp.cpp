@@ -39,6 +39,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
+// Threads for `work` units (about a multiply-add each) per sweep: one per
+// 32768 units at most, so that small problems do not pay for barriers (the
+// results do not depend on the thread count).
 int thread_count(int requested, int64_t work) {
 #ifdef _OPENMP
     int n = requested > 0 ? requested : omp_get_max_threads();
@@ -46,8 +49,19 @@ int thread_count(int requested, int64_t work) {
     (void)requested;
     int n = 1;
 #endif
-    if (int64_t(n) > work) n = int(std::max<int64_t>(work, 1));
+    const int64_t useful = std::max<int64_t>(work / 32768, 1);
+    if (int64_t(n) > useful) n = int(useful);
     return std::max(n, 1);
+}
+
+// Work per sweep: the bag terms are O(B^2) per bag, a message costs ~20 units.
+int64_t sweep_work(const Bags& bags, int64_t nnz) {
+    int64_t w = 20 * nnz;
+    for (int64_t b = 0; b < bags.n_bags; ++b) {
+        const int64_t B = bags.offsets[b + 1] - bags.offsets[b];
+        w += B * B + B;
+    }
+    return w;
 }
 
 // The first exception thrown inside a parallel region, rethrown after it: no
@@ -120,14 +134,16 @@ inline V pair_message(V J, V H) {
 constexpr int kNV = 8;
 constexpr int kLanes = kNV * W;
 
-// Entries of the count distribution below this are dropped (set to 0). The
-// distribution sums to 1 and, thanks to the tilt, its mode (where it is at
-// least ~1 / (3 sd + 1)) lies where the psi weights are largest; an entry
-// dropped during the dynamic programme changes any final entry by at most
-// 1e-30, hence a message by a relative ~1e-30 * B^2 * sd at most. It also
-// confines the O(B^2) loops to the counts within ~12 sd of the mode, and keeps
-// subnormal numbers out of them.
-constexpr double kTinyProb = 1e-30;
+// Entries of the count distribution below this are dropped (set to 0): an
+// entry dropped during the dynamic programme changes any final entry by at
+// most 1e-280. The tilt puts the distribution's mode where the psi weights
+// are largest, but a leave-one-out distribution may still need, at the count
+// next to its mode, a value e^-(log-odds of a confident row) below the mode
+// (a message of that many log-odds): entries down to ~e^-640 of the mode are
+// kept accurate, and a message beyond that is taken as certain (+-kInfLogOdds).
+// Dropping the tails keeps the O(B^2) loops to the counts within ~36 sd of the
+// mode, and subnormal numbers out of them.
+constexpr double kTinyProb = 1e-280;
 // Weights psi(c) / max psi below exp(-700) are dropped the same way.
 constexpr double kLogWeightFloor = -700.0;
 
@@ -558,7 +574,7 @@ void exact_bag_messages(const Bags& bags, int64_t n, double bag_weight, const do
     ExactFactor factor(bags, n, bag_weight);
     std::fill(out, out + n, 0.0);
     ErrorSlot err;
-    const int nt = thread_count(n_threads, std::max<int64_t>(n, 1));
+    const int nt = thread_count(n_threads, sweep_work(bags, 0));
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
@@ -584,7 +600,7 @@ Result run(const Graph& g, const Bags& bags, const Options& opt) {
     check_bags(bags, g.n);
     check_options(opt, bags);
     const int64_t n = g.n, nnz = g.indptr[n], nb = bags.n_bags;
-    const int nt = thread_count(opt.n_threads, std::max<int64_t>(n, 1));
+    const int nt = thread_count(opt.n_threads, sweep_work(bags, nnz));
     const std::vector<int64_t> rev = reverse_edges(g, nt);
     const double d = opt.damping, d1 = 1.0 - opt.damping;
     const bool exact = opt.bag_factor == BagFactor::Exact;
