@@ -365,7 +365,8 @@ class ExactFactor {
     // Phase 2, per task (up to kLanes rows of one bag): the leave-one-out count
     // distributions P_{-i} = P / (q0_i + q1_i z) by synthetic division (O(B)
     // per row, the rows in SIMD lanes), weighted by w0 and w1, and the messages,
-    // damped into f: f[row] <- damping f[row] + (1 - damping) message.
+    // damped into f: f[row] <- damping f[row] + (1 - damping) message (a
+    // certain message, +-kInfLogOdds, replaces f[row]).
     // Returns the largest change of f.
     double divide(int64_t task, double damping, double* f) const {
         const Task& t = tasks_[size_t(task)];
@@ -447,7 +448,10 @@ class ExactFactor {
             else
                 msg = 0.0;  // no information left (underflow on both sides)
             double& fi = f[bags_.members[o + perm[l]]];
-            const double upd = damping * fi + (1.0 - damping) * clip_logodds(msg);
+            // a certain message (+-kInfLogOdds, e.g. a hard constraint with k_b = 0)
+            // is taken as is: damping an infinite log-odds leaves it infinite
+            msg = clip_logodds(msg);
+            const double upd = std::fabs(msg) >= kInfLogOdds ? msg : damping * fi + (1.0 - damping) * msg;
             change = std::max(change, std::fabs(upd - fi));
             fi = upd;
         }
