@@ -22,6 +22,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -39,19 +41,21 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// Threads for `work` units (about a multiply-add each) per sweep: one per
-// 32768 units at most, so that small problems do not pay for barriers (the
-// results do not depend on the thread count).
+// Threads for `work` units (about a multiply-add each) per sweep. Asked for
+// explicitly (requested > 0): that many. By default: OpenMP's count, but at
+// most one thread per 2^20 units, so that a sweep of a small problem (well
+// under a millisecond) does not wait at its barriers for a thread that the OS
+// has preempted on a busy machine. Results do not depend on the thread count.
 int thread_count(int requested, int64_t work) {
 #ifdef _OPENMP
-    int n = requested > 0 ? requested : omp_get_max_threads();
+    if (requested > 0) return requested;
+    const int n = omp_get_max_threads();
 #else
     (void)requested;
-    int n = 1;
+    const int n = 1;
 #endif
-    const int64_t useful = std::max<int64_t>(work / 32768, 1);
-    if (int64_t(n) > useful) n = int(useful);
-    return std::max(n, 1);
+    const int64_t useful = std::max<int64_t>(work >> 20, 1);
+    return int(std::max<int64_t>(1, std::min<int64_t>(n, useful)));
 }
 
 // Work per sweep: the bag terms are O(B^2) per bag, a message costs ~20 units.
@@ -624,12 +628,13 @@ Result run(const Graph& g, const Bags& bags, const Options& opt) {
     //   exact:    f[i], the factor's message to row i
     //   pairwise: hb[i] = -lambda_b (1 - 2 k_b), and per bag a B x B block of
     //             messages M[a][c] (into member a from member c), both
-    //             directions of a pair updated together in place
+    //             directions of a pair updated together in place; coupling
+    //             -2 lambda_b, plus 2 lambda_s s_ac where a similarity edge joins them
     std::vector<int64_t> bag_of(static_cast<size_t>(n));
     for (int64_t b = 0; b < nb; ++b)
         for (int64_t t = bags.offsets[b]; t < bags.offsets[b + 1]; ++t) bag_of[size_t(t)] = b;
-    std::vector<double> f, hb, M, bagpart;
-    std::vector<int64_t> moff;
+    std::vector<double> f, hb, M, bagpart, extra_J;
+    std::vector<int64_t> moff, extra_ptr, extra_pos;
     std::unique_ptr<ExactFactor> factor;
     const double Jb = -2.0 * opt.bag_weight;
     if (exact) {
@@ -646,6 +651,33 @@ Result run(const Graph& g, const Bags& bags, const Options& opt) {
                 hb[size_t(bags.members[t])] = -opt.bag_weight * (1.0 - 2.0 * bags.counts[b]);
         }
         M.assign(static_cast<size_t>(moff[size_t(nb)]), 0.0);
+        // A similarity edge inside a bag joins the pair's bag factor: one factor
+        // exp((2 lambda_s s_ij - 2 lambda_b) y_i y_j) per pair (two parallel
+        // factors would make a loop of two), so its own message stays 0 (J = 0).
+        // extra[ptr[t] .. ptr[t+1]): (position in the bag, coupling) of the merged
+        // edges of the member at position t with members after it, in order.
+        std::vector<int64_t> bag_row(static_cast<size_t>(n)), pos(static_cast<size_t>(n));
+        for (int64_t t = 0; t < n; ++t) {
+            bag_row[size_t(bags.members[t])] = bag_of[size_t(t)];
+            pos[size_t(bags.members[t])] = t - bags.offsets[bag_of[size_t(t)]];
+        }
+        extra_ptr.assign(static_cast<size_t>(n + 1), 0);
+        for (int64_t t = 0; t < n; ++t) {
+            const int64_t i = bags.members[t];
+            std::vector<std::pair<int64_t, double>> row;
+            for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+                const int64_t j = g.indices[e];
+                if (bag_row[size_t(j)] != bag_row[size_t(i)]) continue;
+                if (pos[size_t(j)] > pos[size_t(i)]) row.emplace_back(pos[size_t(j)], J[size_t(e)]);
+                J[size_t(e)] = 0.0;
+            }
+            std::sort(row.begin(), row.end());
+            for (const auto& pr : row) {
+                extra_pos.push_back(pr.first);
+                extra_J.push_back(pr.second);
+            }
+            extra_ptr[size_t(t + 1)] = int64_t(extra_pos.size());
+        }
     }
     // everything row i receives from its bag term
     const double* part = exact ? f.data() : bagpart.data();
@@ -702,20 +734,24 @@ Result run(const Graph& g, const Bags& bags, const Options& opt) {
         double* Mb = M.data() + moff[size_t(b)];
         const int64_t* mem = bags.members + o;
         const double Ta = S[size_t(mem[a])] + bagpart[size_t(mem[a])];
-        const V vJ = vsplat<V>(Jb);
+        int64_t x = extra_ptr[size_t(t)];
+        const int64_t x_end = extra_ptr[size_t(t + 1)];
         double change = 0.0;
-        alignas(64) double H1[W], H2[W], o1[W], o2[W];
+        alignas(64) double Jv[W], H1[W], H2[W], o1[W], o2[W];
         for (int64_t c0 = a + 1; c0 < B; c0 += W) {
             const int cnt = int(std::min<int64_t>(W, B - c0));
             for (int l = 0; l < W; ++l) {
+                Jv[l] = Jb;
                 if (l < cnt) {
                     const int64_t c = c0 + l, rc = mem[c];
+                    if (x < x_end && extra_pos[size_t(x)] == c) Jv[l] += extra_J[size_t(x++)];
                     H1[l] = (S[size_t(rc)] + bagpart[size_t(rc)]) - Mb[c * B + a];  // cavity of c without a
                     H2[l] = Ta - Mb[a * B + c];                                        // cavity of a without c
                 } else {
                     H1[l] = H2[l] = 0.0;
                 }
             }
+            const V vJ = vload<V>(Jv);
             vstore(o1, pair_message(vJ, vload<V>(H1)));
             vstore(o2, pair_message(vJ, vload<V>(H2)));
             for (int l = 0; l < cnt; ++l) {

@@ -61,7 +61,8 @@ struct Options {
     int64_t max_iter = 100;
     double damping = 0.5;  // in [0, 1)
     double tol = 1e-6;     // stop when the largest change of a message is below tol
-    int n_threads = 0;     // 0: OpenMP's default (threadpoolctl, OMP_NUM_THREADS)
+    int n_threads = 0;     // 0: OpenMP's default (threadpoolctl, OMP_NUM_THREADS), at most one
+                           // thread per ~1M multiply-adds of a sweep; > 0: exactly that many
 };
 
 struct Result {
