@@ -1,18 +1,20 @@
 // Loopy belief propagation for learning from label proportions (see bp.hpp).
 //
-// Layout of one sweep (all reads from the previous sweep's messages):
-//   1. S_i = h_i + sum of the similarity messages into i       (parallel over rows)
-//      bag part of i: the exact factor's message f_i, or h^bag_i + the pair messages
-//   2. similarity messages, both directions of every edge, into a second buffer
-//      (parallel over edge entries, SIMD over lanes)
-//   3. bag messages from the cavities S (exact: parallel over bags, then over
-//      groups of 8 SIMD vectors of rows; pairwise: parallel over rows, both
-//      directions of every pair updated together in place)
-//   4. damping, and the largest change of a message (a max: exact in any order)
-// Every message depends only on the previous sweep's state, and every loop
-// item is computed the same way whichever thread takes it, so the result is
-// the same for any number of threads. One parallel region per sweep, with
-// dynamically scheduled loops (a preempted thread holds up one chunk only).
+// One sweep, every new message computed from the previous sweep's messages:
+//   1. S_i = h_i + the similarity messages into i, and (pairwise) the bag part
+//      of i = h^bag_i + the pair messages into i              (parallel over rows)
+//   2. at the same time:
+//      - the similarity messages, into a second buffer      (parallel over edge
+//        entries, SIMD over entries)
+//      - exact: each bag's tilt, count distribution and weights (parallel over
+//        bags); pairwise: both directions of every in-bag pair, in place
+//        (parallel over rows, SIMD over pairs)
+//   3. exact: each row's leave-one-out division and message, damped in place
+//      (parallel over groups of 8 SIMD vectors of rows of one bag)
+//   4. the largest change of a message (a max: the same in any order)
+// Every loop item is computed the same way whichever thread takes it, so the
+// result is the same for any number of threads. One parallel region per
+// sweep, dynamically scheduled loops (a preempted thread holds up one chunk).
 #include "bp.hpp"
 
 #include <algorithm>
