@@ -189,6 +189,10 @@ class BeliefPropagationLabeler(BaseEstimator):
     ``m <- damping * m_old + (1 - damping) * m_new``; the result does not depend
     on the number of threads. On a tree-shaped factor graph (bag factors alone,
     or bags linked by a forest of similarities) the marginals are exact.
+    A message that is certain (a bag with k_b = 0 or k_b = its size under
+    ``bag_weight=np.inf``, or beyond about 640 log-odds, past the range the
+    count distributions are kept to) is represented by log-odds of +-1e100 and
+    is not damped.
 
     Parameters
     ----------
@@ -201,9 +205,10 @@ class BeliefPropagationLabeler(BaseEstimator):
         lambda_b, the weight of the bag term (at most 1e100, or ``np.inf``).
         With ``bag_weight=np.inf`` (``bag_factor='exact'`` only) the bag
         constraint is hard: the count of a bag must be the integer nearest to
-        k_b (either of the two for a half-integer k_b). Messages that become
-        certain are represented by log-odds of +-1e100, so an infinite or very
-        large weight never produces NaN.
+        k_b (either of the two for a half-integer k_b). Weights are handled in
+        log space relative to their maximum, so an infinite or very large
+        weight never produces NaN (a finite weight w loses ~w * 1e-15 absolute
+        precision in the messages, the conditioning of the problem).
     bag_factor : {'exact', 'pairwise'}, default='exact'
         'exact': one cardinality factor psi_b(c) = exp(-bag_weight (c - k_b)^2)
         per bag over its count c; each sweep costs O(B^2) per bag of B rows
@@ -211,8 +216,11 @@ class BeliefPropagationLabeler(BaseEstimator):
         each row's leave-one-out distribution by synthetic division).
         'pairwise': the paper's expansion of the bag term into all B(B-1)/2
         in-bag pairs (coupling -2 bag_weight, field -bag_weight (1 - 2 k_b));
-        the same distribution but a loopy graph whatever the similarities, and
-        B^2 stored messages per bag: bags of more than 5000 rows are refused.
+        a similarity edge inside a bag adds its coupling to the pair's (one
+        factor per pair). The same distribution, but a loopy graph whatever
+        the similarities (BP on these dense frustrated cliques can be far off,
+        or saturate, for large bags and bag weights), and B^2 stored messages
+        per bag: bags of more than 5000 rows are refused.
     metric : str or callable, default='cosine'
         Metric of the neighbour search (any metric of
         :class:`sklearn.neighbors.NearestNeighbors`); 'cosine' is searched as
