@@ -16,14 +16,17 @@ from ._base import DegenerateComponentWarning
 from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
+from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
 
 __version__ = _build_info.version
 
 __all__ = [
+    "BeliefPropagationLabeler",
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureClassifier",
+    "LLPClassifier",
     "MiniBatchGaussianMixture",
     "get_config",
     "show_config",

@@ -20,6 +20,7 @@ namespace py = pybind11;
 using emfast::Cov;
 using Array = py::array;
 using F64 = py::array_t<double, py::array::c_style>;
+void register_bp(py::module_& m);  // csrc/bindings/bp.cpp
 
 namespace {
 
@@ -325,4 +326,5 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
     m.attr("simd") = emfast::simd_name();
     m.attr("openmp") = emfast::have_openmp();
     m.attr("compiler") = EMFAST_COMPILER;
+    register_bp(m);
 }
