@@ -338,11 +338,9 @@ template <class T> struct Workspace {
     Buffer<T> xt, xa, L, w, tot, d, rd, s1;
     Buffer<int32_t> rows;
     Buffer<double> dbuf;
-    Buffer<T> fused;  // small D: K groups of vector accumulators (fused_small_chunk)
     Workspace(const Dims<T>& dm, int64_t K, int64_t B)
         : xt(dm.Ds * B), xa(dm.row_major ? B * dm.Da : 0), L(K * B), w(B), tot(B), d(dm.Dm * B),
-          rd(dm.Dm * B), s1(2 * dm.Dm), rows(B), dbuf(dm.Dm),
-          fused(dm.D <= 4 ? K * (1 + dm.D + dm.D * (dm.D + 1) / 2) * Simd<T>::W : 0) {}
+          rd(dm.Dm * B), s1(2 * dm.Dm), rows(B), dbuf(dm.Dm) {}
 };
 
 // One chunk as the kernels see it.

@@ -265,17 +265,11 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
         T* w = ws.w.data();
         T* lse = ws.rd.data();  // free until the statistics are accumulated
         gather_weights(sw, r0, ch.rows, B, w);
-        // full covariance with D <= 4: the whole chunk in one sweep
-        const bool fused = !hard && p.cov == Cov::Full && p.D <= 4;
-        if (fused) {
-            fused_small(md, ch.xt, B, w, lse, L, ws.fused.data(), a);
-        } else {
-            chunk_log_density<T, Kernel>(md, ch.xt, B, L);
-            if (hard)
-                assign(L, w, p.K, B, lse);
-            else
-                normalise(L, w, p.K, B, lse, ws.tot.data());
-        }
+        chunk_log_density<T, Kernel>(md, ch.xt, B, L);
+        if (hard)
+            assign(L, w, p.K, B, lse);
+        else
+            normalise(L, w, p.K, B, lse, ws.tot.data());
         V ll = {};
         for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * vload<V>(lse + v);
         a.loglik += double(hsum<T>(ll));
@@ -285,7 +279,7 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
                 if (w[b] > T(0) &&
                     (a.worst_value.size() < size_t(n_worst) || double(lse[b]) < a.worst_value.back()))
                     worst_insert(a, n_worst, double(lse[b]), r0 + b);
-        if (!fused) accumulate_chunk<T, Kernel>(md, ch, L, w, w, ws, a);
+        accumulate_chunk<T, Kernel>(md, ch, L, w, w, ws, a);
     });
     out = finish(md, total);
 }
