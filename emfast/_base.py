@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from ._native import core
 
@@ -34,27 +34,40 @@ class DegenerateComponentWarning(UserWarning):
 
 
 def check_sample_weight(sample_weight, n_samples):
-    """Validated float64 weights of shape (n_samples,), or None for unit weights."""
+    """Validated float64 weights of shape (n_samples,), or None for unit weights.
+
+    The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``).
+    Weights whose largest value lies outside [2^-32, 2^64] are multiplied by a power
+    of two (exactly) to bring it near 1: the model depends only on their ratios, and
+    this keeps the weighted statistics from overflowing or vanishing under the
+    10 eps that scikit-learn adds to every component's weight.
+    """
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
-    sw = np.asarray(sample_weight)
-    if sw.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
-    sw = np.ascontiguousarray(sw, dtype=np.float64)
+    sw = check_array(
+        sample_weight,
+        accept_sparse=False,
+        ensure_2d=False,
+        dtype=np.float64,
+        order="C",
+        input_name="sample_weight",
+    )
     if sw.ndim != 1:
-        raise ValueError(f"sample_weight must be 1-D, got shape {sw.shape}")
-    if sw.shape[0] != n_samples:
         raise ValueError(
-            f"sample_weight.shape == {sw.shape}, expected ({n_samples},)"
+            f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. Expected "
+            f"either a scalar value or a 1D array of length {n_samples}."
         )
-    if not np.isfinite(sw).all():
-        raise ValueError("sample_weight contains NaN or infinity")
-    if (sw < 0).any():
-        raise ValueError("Negative values in data passed to sample_weight")
-    if not (sw > 0).any():
+    if sw.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
+    if np.all(sw == 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
+    if (sw < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    largest = float(sw.max())
+    if not 2.0**-32 <= largest <= 2.0**64:
+        sw = np.ldexp(sw, -np.frexp(largest)[1])  # a new array: the caller's is untouched
     return sw
 
 
@@ -69,6 +82,36 @@ def as_kernel_input(X):
         or X.ctypes.data % item
     ):
         X = np.ascontiguousarray(X)
+    return X
+
+
+# float32 data whose features span more than this (or less, but not 0) are fitted in
+# float64: their squared deviations would overflow (or underflow) float32
+_FLOAT32_SPREAD = (2.0**-40, 2.0**50)
+# float64 data whose features span more than this cannot be fitted: squared
+# deviations overflow float64
+_FLOAT64_SPREAD = 2.0**510
+
+
+def fit_input(X):
+    """X as the fitting kernels take it.
+
+    float32 data whose squared deviations would overflow or underflow float32 are
+    converted to float64 (one copy); float64 data whose squared deviations
+    overflow float64 are a ValueError.
+    """
+    X = as_kernel_input(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = float(np.max(np.asarray(X.max(axis=0), dtype=np.float64) - X.min(axis=0)))
+    if X.dtype == np.float32 and not (
+        spread == 0 or _FLOAT32_SPREAD[0] <= spread <= _FLOAT32_SPREAD[1]
+    ):
+        X = X.astype(np.float64)
+    if not spread <= _FLOAT64_SPREAD:
+        raise ValueError(
+            f"X's features span up to {spread:.3g}: squared distances between samples "
+            "overflow float64. Rescale X (for example with sklearn.preprocessing.StandardScaler)."
+        )
     return X
 
 
@@ -125,10 +168,92 @@ def em_pass(X, sample_weight, params, covariance_type, n_worst=0):
 
 
 def score_pass(X, params, covariance_type, what):
+    """A read-only pass; rows whose distances overflowed are recomputed in log space.
+
+    A sample so far from every component that its squared Mahalanobis distances
+    overflow leaves the kernels without a finite log-density; the kernels flag it
+    (NaN responsibilities, a non-finite log-likelihood, label -1) and its outputs
+    are recomputed here from scaled distances, as their limits: the
+    responsibility goes to the component that is nearest in Mahalanobis distance.
+    """
     log_weights, means, prec_chol = native_params(params)
-    return core.score(
+    out = core.score(
         X, log_weights, means, prec_chol, covariance_type, params_shift(params, X.dtype), what, 0
     )
+    if what == "predict":
+        bad = out < 0
+    elif what == "log_prob_norm":
+        bad = ~np.isfinite(out)
+    elif what == "proba":
+        bad = np.isnan(out[:, 0])  # a row with a NaN is NaN throughout
+    elif what == "mahalanobis":
+        if not np.isnan(out.sum()):  # distances are >= 0: only a NaN makes the sum NaN
+            return out
+        bad = np.isnan(out).any(axis=1)
+    else:
+        return out
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        out[rows] = overflow_rows(X[rows], params, covariance_type, what)
+    return out
+
+
+def overflow_rows(X, params, covariance_type, what):
+    """`what` for rows of X without overflow: distances as logarithms of scaled norms."""
+    X = np.asarray(X, dtype=np.float64)
+    weights = np.asarray(params["weights"], dtype=np.float64)
+    means = np.asarray(params["means"], dtype=np.float64)
+    pc = np.asarray(params["precisions_cholesky"], dtype=np.float64)
+    n, D = X.shape
+    K = means.shape[0]
+    log_maha = np.empty((n, K))
+    cst = np.empty(K)
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        for k in range(K):
+            if covariance_type in ("full", "tied"):
+                P = pc[k] if covariance_type == "full" else pc
+                log_det = np.sum(np.log(np.diag(P)))
+            elif covariance_type == "diag":
+                P = pc[k]
+                log_det = np.sum(np.log(P))
+            else:
+                P = pc[k]
+                log_det = D * np.log(P)
+            cst[k] = np.log(weights[k]) + log_det - 0.5 * D * np.log(2 * np.pi)
+            diff = X * 0.5 - means[k] * 0.5  # halved: cannot overflow
+            r = np.max(np.abs(diff), axis=1)
+            u = diff / np.where(r > 0, r, 1.0)[:, None]
+            p = np.max(np.abs(P))
+            y = u @ (P / p) if P.ndim == 2 else u * (P / p)
+            log_maha[:, k] = 2 * (np.log(r) + np.log(2.0) + np.log(p)) + np.log(
+                np.sum(y * y, axis=1)
+            )
+        maha = np.exp(log_maha)
+        if what == "mahalanobis":
+            return maha
+        L = cst - 0.5 * maha
+        top = L.max(axis=1)
+        finite = np.isfinite(top)
+        proba = np.zeros((n, K))
+        log_prob = np.full(n, -np.inf)
+        if finite.any():
+            e = np.exp(L[finite] - top[finite, None])
+            proba[finite] = e / e.sum(axis=1, keepdims=True)
+            log_prob[finite] = top[finite] + np.log(e.sum(axis=1))
+        # no finite log-density: in the limit the nearest component (smallest
+        # distance) takes everything; exact ties share by weight and determinant
+        far = np.flatnonzero(~finite)
+        if far.size:
+            lm = log_maha[far]
+            tied = lm == lm.min(axis=1, keepdims=True)
+            c = np.where(tied, cst, -np.inf)
+            e = np.exp(c - c.max(axis=1, keepdims=True))
+            proba[far] = e / e.sum(axis=1, keepdims=True)
+    if what == "proba":
+        return proba
+    if what == "log_prob_norm":
+        return log_prob
+    return np.argmax(proba, axis=1)
 
 
 def m_step(stats, covariance_type, reg_covar, scale, n_samples):
@@ -176,14 +301,49 @@ def warn_jitter(jitter, reg_covar):
         )
 
 
+def representable(a, dtype, positive_diagonal=False, positive=False):
+    """Whether float64 `a` stays finite in dtype, with positive entries or diagonals if asked."""
+    with np.errstate(over="ignore", under="ignore"):
+        b = np.asarray(a, dtype=dtype)
+    if not np.isfinite(b).all():
+        return False
+    if positive_diagonal:
+        b = np.diagonal(b, axis1=-2, axis2=-1)
+    return bool((b > 0).all()) if positive or positive_diagonal else True
+
+
+def check_finite_model(params):
+    """A fit never returns a model with non-finite parameters."""
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        if not np.isfinite(params[name]).all():
+            raise ValueError(
+                f"Fitting produced non-finite {name}: the data's values (or sample "
+                "weights) are too large or too small to be represented in floating "
+                "point. Rescale X (for example with sklearn.preprocessing.StandardScaler)."
+            )
+
+
 # ----------------------------------------------------------------- estimator base
 
 
 class GaussianMixtureBase(DensityMixin, BaseEstimator):
     """Prediction and model-selection methods shared by emfast's Gaussian mixtures."""
 
-    def _check_X_predict(self, X):
+    def _check_X_predict(self, X, per_component=False):
+        """Validated X for a read-only pass with an (n_samples, n_components) output if
+        per_component, else (n_samples,)."""
         check_is_fitted(self)
+        out_columns = len(self.weights_) if per_component else 1
+        try:
+            n_samples = _num_samples(X)
+        except TypeError:
+            n_samples = None  # validate_data says what is wrong
+        if n_samples is not None and getattr(self, "n_features_in_", 0) > 0:
+            # before validating X (one pass over it): an output that cannot be
+            # allocated is a MemoryError now, not after minutes of work
+            core.plan_memory(
+                n_samples, self.n_features_in_, len(self.weights_), self.covariance_type, out_columns
+            )
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return as_kernel_input(X)
 
@@ -195,8 +355,22 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         }
 
     def _set_parameters(self, params, dtype):
-        """Set the fitted attributes (in the dtype of the training data)."""
-        cast = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
+        """Set the fitted attributes, in the dtype of the training data if it can hold them.
+
+        float32 cannot hold every model (variances beyond 1e38 or below 1e-38);
+        such a model keeps float64 attributes. The attributes are always new
+        arrays, never views of *_init arrays or of anything else given.
+        """
+        if dtype != np.float64:
+            matrices = self.covariance_type in ("full", "tied")
+            if not (
+                representable(params["weights"], dtype, positive=True)
+                and representable(params["means"], dtype)
+                and representable(params["covariances"], dtype, matrices, not matrices)
+                and representable(params["precisions_cholesky"], dtype, matrices, not matrices)
+            ):
+                dtype = np.float64
+        cast = lambda a: np.array(a, dtype=dtype, copy=True)  # noqa: E731
         self.weights_ = cast(params["weights"])
         self.means_ = cast(params["means"])
         self.covariances_ = cast(params["covariances"])
@@ -208,6 +382,8 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             self.precisions_ = pc @ pc.T
         else:
             self.precisions_ = pc**2
+        if dtype != np.float64 and not np.isfinite(self.precisions_).all():
+            self._set_parameters(params, np.float64)
 
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
@@ -263,7 +439,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        X = self._check_X_predict(X)
+        X = self._check_X_predict(X, per_component=True)
         return score_pass(X, self._fitted_params(), self.covariance_type, "proba")
 
     def mahalanobis(self, X):
@@ -280,7 +456,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         -------
         d2 : ndarray of shape (n_samples, n_components)
         """
-        X = self._check_X_predict(X)
+        X = self._check_X_predict(X, per_component=True)
         return score_pass(X, self._fitted_params(), self.covariance_type, "mahalanobis")
 
     def sample(self, n_samples=1):

@@ -237,7 +237,7 @@ class GaussianMixture(GaussianMixtureBase):
     def _fit(self, X, sample_weight):
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = _base.as_kernel_input(X)
+        dtype = X.dtype  # of the fitted attributes, if it can hold them
         n_samples = X.shape[0]
         if n_samples < self.n_components:
             raise ValueError(
@@ -245,6 +245,9 @@ class GaussianMixture(GaussianMixtureBase):
                 f"but got n_components = {self.n_components}, "
                 f"n_samples = {n_samples}"
             )
+        # MemoryError now for a model that cannot be allocated, before the initialisation
+        core.plan_memory(n_samples, X.shape[1], self.n_components, self.covariance_type)
+        X = _base.fit_input(X)
         sample_weight = _base.check_sample_weight(sample_weight, n_samples)
         inits = self._check_initial_parameters(X)
         scale = _base.data_scale(X)
@@ -276,7 +279,7 @@ class GaussianMixture(GaussianMixtureBase):
                     params, lower_bound, repaired = self._em_iteration(
                         X, sample_weight, params, scale
                     )
-                    lower_bound = X.dtype.type(lower_bound)
+                    lower_bound = dtype.type(lower_bound)
                     current_lower_bounds.append(lower_bound)
                     change = lower_bound - prev_lower_bound
                     self._print_verbose_msg_iter_end(n_iter, change)
@@ -299,7 +302,8 @@ class GaussianMixture(GaussianMixtureBase):
                 ConvergenceWarning,
             )
         self._warn_repairs()
-        self._set_parameters(best_params, X.dtype)
+        _base.check_finite_model(best_params)
+        self._set_parameters(best_params, dtype)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
@@ -310,6 +314,10 @@ class GaussianMixture(GaussianMixtureBase):
         K = self.n_components
         stats = _base.em_pass(X, sample_weight, params, self.covariance_type, n_worst=K)
         lower_bound = stats["loglik"] / stats["weight"]
+        if np.isnan(lower_bound):
+            # rows whose distances to every component overflowed: their
+            # log-likelihood is below what floats hold
+            lower_bound = -np.inf
         new = _base.m_step(stats, self.covariance_type, self.reg_covar, scale, X.shape[0])
         self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(new["jitter"])))
         repaired = bool(new["empty"].any())
