@@ -117,7 +117,9 @@ def fit_input(X):
 
 def data_shift(X):
     """A point near the data, subtracted from every row before float arithmetic."""
-    head = np.asarray(X[: min(X.shape[0], 1024)], dtype=np.float64)
+    # a C-ordered copy: NumPy's reductions sum in an order that depends on the
+    # memory layout, and the same data must give the same model in any layout
+    head = np.ascontiguousarray(X[: min(X.shape[0], 1024)], dtype=np.float64)
     return round_to(head.mean(axis=0), X.dtype)
 
 
@@ -132,7 +134,7 @@ def round_to(v, dtype):
 
 def data_scale(X):
     """Average feature variance of the first rows: the unit of the jitter."""
-    head = np.asarray(X[: min(X.shape[0], 10000)], dtype=np.float64)
+    head = np.ascontiguousarray(X[: min(X.shape[0], 10000)], dtype=np.float64)  # see data_shift
     scale = float(np.mean(np.var(head, axis=0)))
     return scale if np.isfinite(scale) and scale > 0 else 1.0
 
