@@ -37,14 +37,17 @@ int64_t cov_size(Cov cov, int64_t K, int64_t D) {
 namespace {
 
 // Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
-// Returns false if a pivot is not positive (the matrix is not positive definite).
+// Returns false if the matrix is not numerically positive definite: a pivot at
+// or below 4 D eps of its diagonal entry is rounding noise (the column is a
+// combination of the previous ones), and the factor would be garbage.
 bool cholesky(const double* a, int64_t D, double* l) {
+    const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
     for (int64_t j = 0; j < D; ++j) {
         for (int64_t i = j; i < D; ++i) {
             double s = a[i * D + j];
             for (int64_t k = 0; k < j; ++k) s -= l[i * D + k] * l[j * D + k];
             if (i == j) {
-                if (!(s > 0.0) || !std::isfinite(s)) return false;
+                if (!(s > tiny * a[j * D + j]) || !std::isfinite(s)) return false;
                 l[j * D + j] = std::sqrt(s);
             } else {
                 l[i * D + j] = s / l[j * D + j];
