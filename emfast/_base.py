@@ -94,15 +94,16 @@ _FLOAT64_SPREAD = 2.0**510
 
 
 def fit_input(X):
-    """X as the fitting kernels take it.
+    """(X as the fitting kernels take it, (lowest, highest) value of each feature).
 
     float32 data whose squared deviations would overflow or underflow float32 are
     converted to float64 (one copy); float64 data whose squared deviations
     overflow float64 are a ValueError.
     """
     X = as_kernel_input(X)
+    box = (np.asarray(X.min(axis=0), dtype=np.float64), np.asarray(X.max(axis=0), dtype=np.float64))
     with np.errstate(over="ignore", invalid="ignore"):
-        spread = float(np.max(np.asarray(X.max(axis=0), dtype=np.float64) - X.min(axis=0)))
+        spread = float(np.max(box[1] - box[0]))
     if X.dtype == np.float32 and not (
         spread == 0 or _FLOAT32_SPREAD[0] <= spread <= _FLOAT32_SPREAD[1]
     ):
@@ -112,7 +113,7 @@ def fit_input(X):
             f"X's features span up to {spread:.3g}: squared distances between samples "
             "overflow float64. Rescale X (for example with sklearn.preprocessing.StandardScaler)."
         )
-    return X
+    return X, box
 
 
 def data_shift(X):
@@ -153,9 +154,18 @@ def native_params(params):
     )
 
 
-def em_pass(X, sample_weight, params, covariance_type, n_worst=0):
-    """One fused E-step + statistics pass; statistics are centred on the means."""
+def em_pass(X, sample_weight, params, covariance_type, n_worst=0, box=None):
+    """One fused E-step + statistics pass; statistics are centred on the means.
+
+    `box` (each feature's lowest and highest value in X) keeps the shift within
+    the data: the means' weighted average always is, unless a means_init far from
+    the data carries weight, and a shift far from the data would round every
+    x - shift to the same number.
+    """
     log_weights, means, prec_chol = native_params(params)
+    shift = params_shift(params, X.dtype)
+    if box is not None:
+        shift = round_to(np.clip(shift, box[0], box[1]), X.dtype)
     return core.em_pass(
         X,
         sample_weight,
@@ -163,7 +173,7 @@ def em_pass(X, sample_weight, params, covariance_type, n_worst=0):
         means,
         prec_chol,
         covariance_type,
-        params_shift(params, X.dtype),
+        shift,
         0,
         n_worst,
     )
@@ -200,62 +210,76 @@ def score_pass(X, params, covariance_type, what):
     return out
 
 
+def _factor(pc, covariance_type, k, D):
+    """P_k as a dense D x D matrix (precision = P_k P_k^T)."""
+    if covariance_type == "full":
+        return pc[k]
+    if covariance_type == "tied":
+        return pc
+    if covariance_type == "diag":
+        return np.diag(pc[k])
+    return np.eye(D) * pc[k]
+
+
 def overflow_rows(X, params, covariance_type, what):
-    """`what` for rows of X without overflow: distances as logarithms of scaled norms."""
+    """`what` for rows of X whose squared distances overflow, computed without overflow.
+
+    With s = max|x| and u = x / s, each log-density is a polynomial in s,
+        L_k = a_k s^2 + b_k s + c_k,   a_k = -||u P_k||^2 / 2,  b_k = (u P_k).(m_k P_k),
+                                        c_k = log pi_k + log det P_k - D/2 log 2 pi - ||m_k P_k||^2 / 2,
+    whose coefficients are finite. Responsibilities come from the differences
+    L_k - L_j, evaluated coefficient by coefficient: components with the same
+    precision (tied) have equal a_k, and their linear terms decide, exactly.
+    """
     X = np.asarray(X, dtype=np.float64)
     weights = np.asarray(params["weights"], dtype=np.float64)
     means = np.asarray(params["means"], dtype=np.float64)
     pc = np.asarray(params["precisions_cholesky"], dtype=np.float64)
     n, D = X.shape
     K = means.shape[0]
-    log_maha = np.empty((n, K))
-    cst = np.empty(K)
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        scale = np.max(np.abs(X), axis=1)
+        scale = np.where(scale > 0, scale, 1.0)
+        U = X / scale[:, None]
+        a, b, c = np.empty((n, K)), np.empty((n, K)), np.empty(K)
+        log_maha = np.empty((n, K))
         for k in range(K):
-            if covariance_type in ("full", "tied"):
-                P = pc[k] if covariance_type == "full" else pc
-                log_det = np.sum(np.log(np.diag(P)))
-            elif covariance_type == "diag":
-                P = pc[k]
-                log_det = np.sum(np.log(P))
-            else:
-                P = pc[k]
-                log_det = D * np.log(P)
-            cst[k] = np.log(weights[k]) + log_det - 0.5 * D * np.log(2 * np.pi)
-            diff = X * 0.5 - means[k] * 0.5  # halved: cannot overflow
-            r = np.max(np.abs(diff), axis=1)
-            u = diff / np.where(r > 0, r, 1.0)[:, None]
-            p = np.max(np.abs(P))
-            y = u @ (P / p) if P.ndim == 2 else u * (P / p)
-            log_maha[:, k] = 2 * (np.log(r) + np.log(2.0) + np.log(p)) + np.log(
-                np.sum(y * y, axis=1)
+            P = _factor(pc, covariance_type, k, D)
+            yu, ym = U @ P, means[k] @ P
+            a[:, k] = -0.5 * np.sum(yu * yu, axis=1)
+            b[:, k] = yu @ ym
+            c[k] = (
+                np.log(weights[k]) + np.sum(np.log(np.abs(np.diag(P))))
+                - 0.5 * D * np.log(2 * np.pi) - 0.5 * ym @ ym
             )
-        maha = np.exp(log_maha)
+            # log ||(x - m_k) P_k||^2 from halved, rescaled differences: no overflow
+            diff = X * 0.5 - means[k] * 0.5
+            r = np.max(np.abs(diff), axis=1)
+            p = np.max(np.abs(P))
+            y = (diff / np.where(r > 0, r, 1.0)[:, None]) @ (P / p)
+            log_maha[:, k] = 2 * (np.log(r) + np.log(2.0) + np.log(p)) + np.log(np.sum(y * y, axis=1))
         if what == "mahalanobis":
-            return maha
-        L = cst - 0.5 * maha
-        top = L.max(axis=1)
-        finite = np.isfinite(top)
-        proba = np.zeros((n, K))
-        log_prob = np.full(n, -np.inf)
-        if finite.any():
-            e = np.exp(L[finite] - top[finite, None])
-            proba[finite] = e / e.sum(axis=1, keepdims=True)
-            log_prob[finite] = top[finite] + np.log(e.sum(axis=1))
-        # no finite log-density: in the limit the nearest component (smallest
-        # distance) takes everything; exact ties share by weight and determinant
-        far = np.flatnonzero(~finite)
-        if far.size:
-            lm = log_maha[far]
-            tied = lm == lm.min(axis=1, keepdims=True)
-            c = np.where(tied, cst, -np.inf)
-            e = np.exp(c - c.max(axis=1, keepdims=True))
-            proba[far] = e / e.sum(axis=1, keepdims=True)
-    if what == "proba":
-        return proba
-    if what == "log_prob_norm":
-        return log_prob
-    return np.argmax(proba, axis=1)
+            return np.exp(log_maha)
+        # the largest L_k for large s: lexicographic on (a, b, c)
+        order = np.lexsort((np.broadcast_to(c, (n, K)), b, a), axis=1)
+        top = order[:, -1]
+        rows = np.arange(n)
+        at, bt, ct = a[rows, top][:, None], b[rows, top][:, None], c[top][:, None]
+        s = scale[:, None]
+        delta = s * (s * (a - at) + (b - bt)) + (c - ct)  # L_k - L_top, <= 0 but for rounding
+        delta[rows, top] = 0.0
+        most = np.max(delta, axis=1, keepdims=True)
+        e = np.exp(delta - most)
+        total = e.sum(axis=1)
+        if what == "proba":
+            return e / total[:, None]
+        if what == "predict":
+            return np.argmax(e, axis=1)
+        # log p(x) = L_top + max delta + log sum_k exp(delta_k - max delta),
+        # L_top = s (s (a + b / s + c / s^2)): finite whenever the result is
+        s1 = s[:, 0]
+        L_top = s1 * (s1 * (at[:, 0] + bt[:, 0] / s1 + ct[:, 0] / s1 / s1))
+        return L_top + most[:, 0] + np.log(total)
 
 
 def m_step(stats, covariance_type, reg_covar, scale, n_samples):
@@ -303,12 +327,18 @@ def warn_jitter(jitter, reg_covar):
         )
 
 
-def representable(a, dtype, positive_diagonal=False, positive=False):
-    """Whether float64 `a` stays finite in dtype, with positive entries or diagonals if asked."""
+def representable(a, dtype, positive_diagonal=False, positive=False, positive_definite=False):
+    """Whether float64 `a` stays finite in dtype, with positive entries or diagonals, or
+    positive definite (matrices), if asked."""
     with np.errstate(over="ignore", under="ignore"):
         b = np.asarray(a, dtype=dtype)
     if not np.isfinite(b).all():
         return False
+    if positive_definite:
+        try:
+            np.linalg.cholesky(np.asarray(b, dtype=np.float64))
+        except np.linalg.LinAlgError:
+            return False
     if positive_diagonal:
         b = np.diagonal(b, axis1=-2, axis2=-1)
     return bool((b > 0).all()) if positive or positive_diagonal else True
@@ -346,8 +376,14 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             core.plan_memory(
                 n_samples, self.n_features_in_, len(self.weights_), self.covariance_type, out_columns
             )
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return as_kernel_input(X)
+        # dtype="numeric" as scikit-learn's predict methods: strings are refused with
+        # its message; ints, bools and float16 become float64 in as_kernel_input
+        X = as_kernel_input(validate_data(self, X, reset=False))
+        if X.dtype == np.float32 and self.means_.dtype != np.float32:
+            # a float64 model (float32 may not hold it) scores in float64, as
+            # scikit-learn's outputs are float64 for float32 X and a float64 model
+            X = X.astype(np.float64)
+        return X
 
     def _fitted_params(self):
         return {
@@ -359,8 +395,9 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
     def _set_parameters(self, params, dtype):
         """Set the fitted attributes, in the dtype of the training data if it can hold them.
 
-        float32 cannot hold every model (variances beyond 1e38 or below 1e-38);
-        such a model keeps float64 attributes. The attributes are always new
+        float32 cannot hold every model (variances beyond 1e38 or below 1e-38, or
+        covariances so ill-conditioned that rounding them to float32 leaves them
+        indefinite); such a model keeps float64 attributes. The attributes are always new
         arrays, never views of *_init arrays or of anything else given.
         """
         if dtype != np.float64:
@@ -368,7 +405,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             if not (
                 representable(params["weights"], dtype, positive=True)
                 and representable(params["means"], dtype)
-                and representable(params["covariances"], dtype, matrices, not matrices)
+                and representable(params["covariances"], dtype, matrices, not matrices, matrices)
                 and representable(params["precisions_cholesky"], dtype, matrices, not matrices)
             ):
                 dtype = np.float64

@@ -247,7 +247,7 @@ class GaussianMixture(GaussianMixtureBase):
             )
         # MemoryError now for a model that cannot be allocated, before the initialisation
         core.plan_memory(n_samples, X.shape[1], self.n_components, self.covariance_type)
-        X = _base.fit_input(X)
+        X, box = _base.fit_input(X)
         sample_weight = _base.check_sample_weight(sample_weight, n_samples)
         inits = self._check_initial_parameters(X)
         scale = _base.data_scale(X)
@@ -277,7 +277,7 @@ class GaussianMixture(GaussianMixtureBase):
                 for n_iter in range(1, self.max_iter + 1):
                     prev_lower_bound = lower_bound
                     params, lower_bound, repaired = self._em_iteration(
-                        X, sample_weight, params, scale
+                        X, sample_weight, params, scale, box
                     )
                     lower_bound = dtype.type(lower_bound)
                     current_lower_bounds.append(lower_bound)
@@ -309,10 +309,10 @@ class GaussianMixture(GaussianMixtureBase):
         self.lower_bounds_ = best_lower_bounds
         return X
 
-    def _em_iteration(self, X, sample_weight, params, scale):
+    def _em_iteration(self, X, sample_weight, params, scale, box=None):
         """One EM iteration: (new params, lower bound of the old params, repaired?)."""
         K = self.n_components
-        stats = _base.em_pass(X, sample_weight, params, self.covariance_type, n_worst=K)
+        stats = _base.em_pass(X, sample_weight, params, self.covariance_type, n_worst=K, box=box)
         lower_bound = stats["loglik"] / stats["weight"]
         if np.isnan(lower_bound):
             # rows whose distances to every component overflowed: their
@@ -367,6 +367,15 @@ class GaussianMixture(GaussianMixtureBase):
             w = _check_weights(self.weights_init, K)
         if self.means_init is not None:
             m = _check_means(self.means_init, K, n_features)
+            with np.errstate(over="ignore", invalid="ignore"):
+                far = float(
+                    np.max(np.maximum(np.abs(m - X.min(axis=0)), np.abs(m - X.max(axis=0))))
+                )
+            if not far <= _base._FLOAT64_SPREAD:
+                raise ValueError(
+                    f"means_init lies up to {far:.3g} away from the data: squared distances "
+                    "overflow float64. Give means within the data's range."
+                )
         if self.precisions_init is not None:
             p = _check_precisions(self.precisions_init, self.covariance_type, K, n_features)
         return w, m, p
