@@ -206,7 +206,8 @@ def score_pass(X, params, covariance_type, what):
         return out
     if bad.any():
         rows = np.flatnonzero(bad)
-        out[rows] = overflow_rows(X[rows], params, covariance_type, what)
+        with np.errstate(over="ignore"):  # into float32: beyond its range is +-inf
+            out[rows] = overflow_rows(X[rows], params, covariance_type, what)
     return out
 
 
@@ -222,14 +223,17 @@ def _factor(pc, covariance_type, k, D):
 
 
 def overflow_rows(X, params, covariance_type, what):
-    """`what` for rows of X whose squared distances overflow, computed without overflow.
+    """`what` for rows of X that the kernels could not score, without overflow.
 
-    With s = max|x| and u = x / s, each log-density is a polynomial in s,
-        L_k = a_k s^2 + b_k s + c_k,   a_k = -||u P_k||^2 / 2,  b_k = (u P_k).(m_k P_k),
-                                        c_k = log pi_k + log det P_k - D/2 log 2 pi - ||m_k P_k||^2 / 2,
-    whose coefficients are finite. Responsibilities come from the differences
-    L_k - L_j, evaluated coefficient by coefficient: components with the same
-    precision (tied) have equal a_k, and their linear terms decide, exactly.
+    Distances come from log ||(x - m_k) P_k||^2, computed from halved, rescaled
+    differences (finite for any finite x). Responsibilities come from the
+    differences of the log-densities, expanded about the nearest component's
+    mean o: with z = x - o = s u,
+        L_k = a_k s^2 + b_k s + c_k,   a_k = -||u P_k||^2 / 2,  b_k = -(u P_k).((o - m_k) P_k),
+        c_k = log pi_k + log det P_k - D/2 log 2 pi - ||(o - m_k) P_k||^2 / 2,
+    and L_k - L_j is evaluated coefficient by coefficient. Components with the
+    same precision (tied) have equal a_k, so their linear terms decide, exactly,
+    however far x is (the direct formula loses them beyond float64 resolution).
     """
     X = np.asarray(X, dtype=np.float64)
     weights = np.asarray(params["weights"], dtype=np.float64)
@@ -237,36 +241,41 @@ def overflow_rows(X, params, covariance_type, what):
     pc = np.asarray(params["precisions_cholesky"], dtype=np.float64)
     n, D = X.shape
     K = means.shape[0]
+    rows = np.arange(n)
+    factors = [_factor(pc, covariance_type, k, D) for k in range(K)]
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-        scale = np.max(np.abs(X), axis=1)
-        scale = np.where(scale > 0, scale, 1.0)
-        U = X / scale[:, None]
-        a, b, c = np.empty((n, K)), np.empty((n, K)), np.empty(K)
+        cst = np.array(
+            [
+                np.log(weights[k]) + np.sum(np.log(np.abs(np.diag(factors[k]))))
+                - 0.5 * D * np.log(2 * np.pi)
+                for k in range(K)
+            ]
+        )
         log_maha = np.empty((n, K))
-        for k in range(K):
-            P = _factor(pc, covariance_type, k, D)
-            yu, ym = U @ P, means[k] @ P
-            a[:, k] = -0.5 * np.sum(yu * yu, axis=1)
-            b[:, k] = yu @ ym
-            c[k] = (
-                np.log(weights[k]) + np.sum(np.log(np.abs(np.diag(P))))
-                - 0.5 * D * np.log(2 * np.pi) - 0.5 * ym @ ym
-            )
-            # log ||(x - m_k) P_k||^2 from halved, rescaled differences: no overflow
-            diff = X * 0.5 - means[k] * 0.5
+        for k, P in enumerate(factors):
+            diff = X * 0.5 - means[k] * 0.5  # halved: cannot overflow
             r = np.max(np.abs(diff), axis=1)
             p = np.max(np.abs(P))
             y = (diff / np.where(r > 0, r, 1.0)[:, None]) @ (P / p)
             log_maha[:, k] = 2 * (np.log(r) + np.log(2.0) + np.log(p)) + np.log(np.sum(y * y, axis=1))
+        maha = np.exp(log_maha)
         if what == "mahalanobis":
-            return np.exp(log_maha)
-        # the largest L_k for large s: lexicographic on (a, b, c)
-        order = np.lexsort((np.broadcast_to(c, (n, K)), b, a), axis=1)
-        top = order[:, -1]
-        rows = np.arange(n)
-        at, bt, ct = a[rows, top][:, None], b[rows, top][:, None], c[top][:, None]
-        s = scale[:, None]
-        delta = s * (s * (a - at) + (b - bt)) + (c - ct)  # L_k - L_top, <= 0 but for rounding
+            return maha
+        o = means[np.argmin(log_maha, axis=1)]
+        diff = X * 0.5 - o * 0.5
+        s = 2 * np.max(np.abs(diff), axis=1)
+        s = np.where(s > 0, s, 1.0)
+        U = diff / (s / 2)[:, None]
+        a, b, c = np.empty((n, K)), np.empty((n, K)), np.empty((n, K))
+        for k, P in enumerate(factors):
+            yu, yo = U @ P, (o - means[k]) @ P
+            a[:, k] = -0.5 * np.sum(yu * yu, axis=1)
+            b[:, k] = -np.sum(yu * yo, axis=1)
+            c[:, k] = cst[k] - 0.5 * np.sum(yo * yo, axis=1)
+        top = np.lexsort((c, b, a), axis=1)[:, -1]  # the largest L_k for large s
+        at, bt, ct = (v[rows, top][:, None] for v in (a, b, c))
+        sc = s[:, None]
+        delta = sc * (sc * (a - at) + (b - bt)) + (c - ct)  # L_k - L_top
         delta[rows, top] = 0.0
         most = np.max(delta, axis=1, keepdims=True)
         e = np.exp(delta - most)
@@ -275,10 +284,8 @@ def overflow_rows(X, params, covariance_type, what):
             return e / total[:, None]
         if what == "predict":
             return np.argmax(e, axis=1)
-        # log p(x) = L_top + max delta + log sum_k exp(delta_k - max delta),
-        # L_top = s (s (a + b / s + c / s^2)): finite whenever the result is
-        s1 = s[:, 0]
-        L_top = s1 * (s1 * (at[:, 0] + bt[:, 0] / s1 + ct[:, 0] / s1 / s1))
+        # log p(x) = L_top + log sum_k exp(L_k - L_top)
+        L_top = cst[top] - 0.5 * maha[rows, top]
         return L_top + most[:, 0] + np.log(total)
 
 
@@ -519,7 +526,10 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             )
         _, n_features = self.means_.shape
         rng = check_random_state(self.random_state)
-        n_samples_comp = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        # renormalised in float64: float32 weights may sum to 1 + 1e-8 there, which
+        # numpy's multinomial refuses (so does scikit-learn's sample)
+        pvals = np.asarray(self.weights_, dtype=np.float64)
+        n_samples_comp = rng.multinomial(n_samples, pvals / pvals.sum())
         if self.covariance_type == "full":
             X = np.vstack(
                 [

@@ -248,6 +248,8 @@ class GaussianMixture(GaussianMixtureBase):
         # MemoryError now for a model that cannot be allocated, before the initialisation
         core.plan_memory(n_samples, X.shape[1], self.n_components, self.covariance_type)
         X, box = _base.fit_input(X)
+        if X.dtype != dtype:
+            dtype = X.dtype  # float32 cannot hold this fit: a float64 model
         sample_weight = _base.check_sample_weight(sample_weight, n_samples)
         inits = self._check_initial_parameters(X)
         scale = _base.data_scale(X)
@@ -401,7 +403,16 @@ class GaussianMixture(GaussianMixtureBase):
             else:
                 if self.init_params == "random_from_data":
                     p = None if sample_weight is None else sample_weight / sample_weight.sum()
-                    indices = random_state.choice(n_samples, size=K, replace=False, p=p)
+                    if p is not None and np.count_nonzero(p) < K:
+                        # fewer weighted rows than components: every weighted row,
+                        # then rows of weight 0 (numpy's choice would refuse)
+                        weighted = random_state.permutation(np.flatnonzero(p))
+                        rest = random_state.choice(
+                            np.flatnonzero(p == 0), size=K - len(weighted), replace=False
+                        )
+                        indices = np.concatenate([weighted, rest])
+                    else:
+                        indices = random_state.choice(n_samples, size=K, replace=False, p=p)
                 else:  # k-means++
                     _, indices = kmeans_plusplus(
                         X, K, random_state=random_state, sample_weight=sample_weight
@@ -415,6 +426,9 @@ class GaussianMixture(GaussianMixtureBase):
             )
             fitted = _base.m_step(stats, self.covariance_type, self.reg_covar, scale, n_samples)
             fitted["weights"] = (stats["s0"] + _EPS10) / total_weight
+            # (scikit-learn leaves them summing to 1 + 10 eps K / n, which sample()
+            # and numpy's multinomial may refuse)
+            fitted["weights"] /= fitted["weights"].sum()
             self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(fitted["jitter"])))
 
         params = {
