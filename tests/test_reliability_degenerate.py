@@ -236,3 +236,28 @@ def test_overflow_fallback_agrees_with_the_kernels_where_both_work(case, what):
         np.testing.assert_array_equal(fallback, kernel)
     else:
         np.testing.assert_allclose(fallback, kernel, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------- known limitation
+
+
+@estimator_cases
+@pytest.mark.parametrize("dtype, separation", [("float64", 1e17), ("float32", 1e8)])
+@pytest.mark.xfail(
+    strict=True,
+    reason="the kernels subtract one global shift from every row in the working type, then "
+    "each component's centre: a cluster farther from the shift than 1/eps of its width loses "
+    "its spread (scikit-learn subtracts each mean from x directly). Needs per-component "
+    "centring in the kernels (csrc/chunk.hpp gather, csrc/covariance/*).",
+)
+def test_clusters_farther_apart_than_one_over_eps_of_their_width(case, dtype, separation):
+    if case.make().get_params().get("covariance_type") == "tied":
+        pytest.skip("a pooled covariance of clusters this far apart cancels in scikit-learn too")
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(200), rng.randn(200) + separation].reshape(-1, 1).astype(dtype)
+    est = fit_quietly(case.make(n_components=2, random_state=0), X)
+    near_zero = int(np.argmin(np.abs(est.means_[:, 0])))
+    variance = float(np.ravel(est.covariances_[near_zero])[0])
+    # the cluster at 0 has unit variance (to a few percent: 200 samples), as
+    # scikit-learn finds
+    assert 0.7 < variance < 1.4, variance
