@@ -261,3 +261,51 @@ def test_clusters_farther_apart_than_one_over_eps_of_their_width(case, dtype, se
     # the cluster at 0 has unit variance (to a few percent: 200 samples), as
     # scikit-learn finds
     assert 0.7 < variance < 1.4, variance
+
+
+# ----------------------------------------------------------------- inputs are never modified
+
+
+def _inits(cov, X, K):
+    D = X.shape[1]
+    prec = {
+        "full": np.tile(np.eye(D), (K, 1, 1)),
+        "tied": np.eye(D),
+        "diag": np.ones((K, D)),
+        "spherical": np.ones(K),
+    }[cov]
+    return {"weights_init": np.full(K, 1.0 / K), "means_init": X[:K].copy(), "precisions_init": prec}
+
+
+@estimator_cases
+@pytest.mark.parametrize("max_iter", [0, 5])
+@pytest.mark.parametrize("writeable", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_no_public_method_modifies_its_inputs(case, max_iter, writeable, dtype):
+    """Every public method under an InputGuard: X, sample weights and the *_init
+    arrays are bitwise unchanged, and no fitted attribute or output is a view of
+    them (with max_iter=0 the initial parameters are the model)."""
+    X = BASE.astype(dtype)
+    cov = case.make().get_params().get("covariance_type", "full")
+    inits = {k: v.astype(dtype) for k, v in _inits(cov, BASE, 3).items()}
+    sw = np.linspace(0.5, 2.0, len(X))
+    if not writeable:
+        X, sw = read_only(X), read_only(sw)
+        inits = {k: read_only(v) for k, v in inits.items()}
+    est = Guarded(case.make(n_components=3, random_state=0, max_iter=max_iter, warm_start=True, **inits))
+    kwargs = {"sample_weight": sw} if takes_sample_weight(est.est) else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, **kwargs)
+        est.fit(X, **kwargs)  # warm start: continues from the fitted model
+        est.fit_predict(X, **kwargs)
+        for method in ("predict", "predict_proba", "score_samples", "score", "bic", "aic", "mahalanobis"):
+            if hasattr(est.est, method):
+                getattr(est, method)(X)
+        est.sample(5)
+        est.set_params(max_iter=max_iter + 1)
+        est.get_params()
+    # the fitted model is independent of the caller's arrays
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+        for value in list(inits.values()) + [X]:
+            assert not np.may_share_memory(getattr(est.est, name), value), name
