@@ -185,8 +185,8 @@ def score_pass(X, params, covariance_type, what):
     A sample so far from every component that its squared Mahalanobis distances
     overflow leaves the kernels without a finite log-density; the kernels flag it
     (NaN responsibilities, a non-finite log-likelihood, label -1) and its outputs
-    are recomputed here from scaled distances, as their limits: the
-    responsibility goes to the component that is nearest in Mahalanobis distance.
+    are recomputed here without overflow (overflow_rows): the responsibility goes
+    to the component of largest log-density, as in the limit.
     """
     log_weights, means, prec_chol = native_params(params)
     out = core.score(
@@ -262,10 +262,10 @@ def overflow_rows(X, params, covariance_type, what):
         if what == "mahalanobis":
             return maha
         o = means[np.argmin(log_maha, axis=1)]
-        diff = X * 0.5 - o * 0.5
-        s = 2 * np.max(np.abs(diff), axis=1)
-        s = np.where(s > 0, s, 1.0)
-        U = diff / (s / 2)[:, None]
+        diff = X * 0.5 - o * 0.5  # z / 2: finite, where z = x - o may not be
+        h = np.max(np.abs(diff), axis=1)  # s / 2
+        h = np.where(h > 0, h, 1.0)
+        U = diff / h[:, None]
         a, b, c = np.empty((n, K)), np.empty((n, K)), np.empty((n, K))
         for k, P in enumerate(factors):
             yu, yo = U @ P, (o - means[k]) @ P
@@ -274,8 +274,9 @@ def overflow_rows(X, params, covariance_type, what):
             c[:, k] = cst[k] - 0.5 * np.sum(yo * yo, axis=1)
         top = np.lexsort((c, b, a), axis=1)[:, -1]  # the largest L_k for large s
         at, bt, ct = (v[rows, top][:, None] for v in (a, b, c))
-        sc = s[:, None]
-        delta = sc * (sc * (a - at) + (b - bt)) + (c - ct)  # L_k - L_top
+        hc = h[:, None]
+        # L_k - L_top = (a_k - a_top) s^2 + (b_k - b_top) s + (c_k - c_top), s = 2 h
+        delta = hc * (hc * (4 * (a - at)) + 2 * (b - bt)) + (c - ct)
         delta[rows, top] = 0.0
         most = np.max(delta, axis=1, keepdims=True)
         e = np.exp(delta - most)

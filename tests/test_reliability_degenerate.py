@@ -183,7 +183,10 @@ def test_points_whose_distances_overflow_get_the_limiting_answer(case, dtype):
     X = blobs(400, 2, 2, seed=3, spread=10.0).astype(dtype)
     est = fit_quietly(case.make(n_components=2, random_state=0), X)
     big = 1e37 if dtype == np.float32 else 1e300
-    far = np.array([[big, big], [-big, big], [big, 0.0], [0.0, -big], [-big, -big / 3]], dtype=dtype)
+    far = [[big, big], [-big, big], [big, 0.0], [0.0, -big], [-big, -big / 3]]
+    if dtype == np.float64:
+        far += [[1.7e308, -1.7e308], [-1.7e308, 1.7e308]]  # x - mean overflows
+    far = np.array(far, dtype=dtype)
     Z = np.vstack([X[:3], far])
     proba = est.predict_proba(Z)
     assert np.isfinite(proba).all()
