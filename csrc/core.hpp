@@ -84,7 +84,7 @@ enum class Score : int {
     LogProbNorm = 0,      // N: log p(x)
     Proba = 1,            // N x K: responsibilities
     LogResp = 2,          // N x K: log responsibilities
-    Predict = 3,          // N: argmax_k of the weighted log-probabilities
+    Predict = 3,          // N: argmax_k of the weighted log-probabilities, -1 where none is finite
     WeightedLogProb = 4,  // N x K: log pi_k + log N(x | k)
     Mahalanobis = 5,      // N x K: squared Mahalanobis distances
 };

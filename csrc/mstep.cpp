@@ -36,18 +36,23 @@ int64_t cov_size(Cov cov, int64_t K, int64_t D) {
 
 namespace {
 
+// The smallest variance (Cholesky pivot) a model keeps: its precision (1e301)
+// and sums of up to 10^7 such products stay finite in float64. Below it, jitter.
+constexpr double kMinVariance = 1e-301;
+
 // Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
-// Returns false unless every pivot is clearly positive: a pivot below
-// D eps a_jj means the matrix is singular to working precision, and its
-// "factor" would give a precision matrix of rounding noise.
+// Returns false if the matrix is not numerically positive definite: a pivot at
+// or below 4 D eps of its diagonal entry is rounding noise (the column is a
+// combination of the previous ones), and the factor would be garbage; a pivot
+// below kMinVariance would give precisions beyond float64.
 bool cholesky(const double* a, int64_t D, double* l) {
-    const double rel = double(D) * std::numeric_limits<double>::epsilon();
+    const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
     for (int64_t j = 0; j < D; ++j) {
         for (int64_t i = j; i < D; ++i) {
             double s = a[i * D + j];
             for (int64_t k = 0; k < j; ++k) s -= l[i * D + k] * l[j * D + k];
             if (i == j) {
-                if (!(s > rel * a[j * D + j]) || !std::isfinite(s)) return false;
+                if (!(s > tiny * a[j * D + j]) || !(s >= kMinVariance) || !std::isfinite(s)) return false;
                 l[j * D + j] = std::sqrt(s);
             } else {
                 l[i * D + j] = s / l[j * D + j];
@@ -94,8 +99,8 @@ double full_precision(double* cov, int64_t D, double* prec, double scale) {
 
 double scalar_precision(double* var, double* prec, double scale) {
     double jitter = 0.0;
-    if (!(*var > 0.0)) {
-        jitter = std::max(1e-10 * scale, std::numeric_limits<double>::min());
+    if (!(*var >= kMinVariance)) {
+        jitter = std::max(1e-10 * scale, kMinVariance);
         if (!std::isfinite(jitter)) jitter = 1e-10;
         *var = std::max(*var, 0.0) + jitter;
     }

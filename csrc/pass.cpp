@@ -355,7 +355,8 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
                 int64_t best = 0;
                 for (int64_t k = 1; k < K; ++k)
                     if (L[k * B + b] > L[best * B + b]) best = k;
-                out[b] = best;
+                // -1: no finite log-density (the distances overflowed); the caller recomputes the row
+                out[b] = L[best * B + b] > -std::numeric_limits<T>::infinity() ? best : -1;
             }
             continue;
         }

@@ -14,11 +14,12 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from ._data import ArrayData, native_params, params_shift, round_to  # noqa: F401
+from ._data import ArrayData, Float32Overflow, native_params, params_shift, round_to  # noqa: F401
 from ._kmeans import kmeans_stats
 from ._native import core
+from ._overflow import overflow_rows
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _EPS10 = 10 * np.finfo(np.float64).eps
@@ -37,27 +38,40 @@ class DegenerateComponentWarning(UserWarning):
 
 
 def check_sample_weight(sample_weight, n_samples):
-    """Validated float64 weights of shape (n_samples,), or None for unit weights."""
+    """Validated float64 weights of shape (n_samples,), or None for unit weights.
+
+    The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``).
+    Weights whose largest value lies outside [2^-32, 2^64] are multiplied by a power
+    of two (exactly) to bring it near 1: the model depends only on their ratios, and
+    this keeps the weighted statistics from overflowing or vanishing under the
+    10 eps that scikit-learn adds to every component's weight.
+    """
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
-    sw = np.asarray(sample_weight)
-    if sw.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
-    sw = np.ascontiguousarray(sw, dtype=np.float64)
+    sw = check_array(
+        sample_weight,
+        accept_sparse=False,
+        ensure_2d=False,
+        dtype=np.float64,
+        order="C",
+        input_name="sample_weight",
+    )
     if sw.ndim != 1:
-        raise ValueError(f"sample_weight must be 1-D, got shape {sw.shape}")
-    if sw.shape[0] != n_samples:
         raise ValueError(
-            f"sample_weight.shape == {sw.shape}, expected ({n_samples},)"
+            f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. Expected "
+            f"either a scalar value or a 1D array of length {n_samples}."
         )
-    if not np.isfinite(sw).all():
-        raise ValueError("sample_weight contains NaN or infinity")
-    if (sw < 0).any():
-        raise ValueError("Negative values in data passed to sample_weight")
-    if not (sw > 0).any():
+    if sw.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
+    if np.all(sw == 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
+    if (sw < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    largest = float(sw.max())
+    if not 2.0**-32 <= largest <= 2.0**64:
+        sw = np.ldexp(sw, -np.frexp(largest)[1])  # a new array: the caller's is untouched
     return sw
 
 
@@ -86,7 +100,10 @@ def check_X(estimator, X, reset):
         and (np.isfinite(X.sum()) or np.isfinite(X).all())
     ):
         return as_kernel_input(X)
-    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32])
+    # when fitting, float32/float64 as scikit-learn's fit; when predicting,
+    # dtype="numeric" as its predict methods (strings are refused with its
+    # message; ints, bools and float16 become float64 in as_kernel_input)
+    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32] if reset else "numeric")
     return as_kernel_input(X)
 
 
@@ -106,7 +123,7 @@ def as_kernel_input(X):
 
 def data_shift(data):
     """A point near the data, subtracted from every row before float arithmetic."""
-    return round_to(data.head(1024).mean(axis=0), data.dtype)
+    return data.shift
 
 
 def data_scale(data):
@@ -119,8 +136,32 @@ def data_scale(data):
 
 
 def score_pass(X, params, covariance_type, what):
-    """A read-only pass over the (validated) array X."""
-    return ArrayData(X).score(params, covariance_type, what)
+    """A read-only pass over the (validated) array X.
+
+    A sample so far from every component that its squared Mahalanobis
+    distances overflow leaves the kernels without a finite log-density; they
+    flag it (NaN responsibilities, a non-finite log-likelihood, label -1) and
+    its outputs are recomputed without overflow (emfast._overflow): the
+    responsibility goes to the component of largest log-density, as in the limit.
+    """
+    out = ArrayData(X).score(params, covariance_type, what)
+    if what == "predict":
+        bad = out < 0
+    elif what == "log_prob_norm":
+        bad = ~np.isfinite(out)
+    elif what == "proba":
+        bad = np.isnan(out[:, 0])  # a row with a NaN is NaN throughout
+    elif what == "mahalanobis":
+        if not np.isnan(out.sum()):  # distances are >= 0: only a NaN makes the sum NaN
+            return out
+        bad = np.isnan(out).any(axis=1)
+    else:
+        return out
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        with np.errstate(over="ignore"):  # into float32: beyond its range is +-inf
+            out[rows] = overflow_rows(X[rows], params, covariance_type, what)
+    return out
 
 
 def m_step(stats, covariance_type, reg_covar, scale, n_samples):
@@ -240,6 +281,34 @@ def warn_jitter(jitter, reg_covar):
         )
 
 
+def representable(a, dtype, positive_diagonal=False, positive=False, positive_definite=False):
+    """Whether float64 `a` stays finite in dtype, with positive entries or diagonals, or
+    positive definite (matrices), if asked."""
+    with np.errstate(over="ignore", under="ignore"):
+        b = np.asarray(a, dtype=dtype)
+    if not np.isfinite(b).all():
+        return False
+    if positive_definite:
+        try:
+            np.linalg.cholesky(np.asarray(b, dtype=np.float64))
+        except np.linalg.LinAlgError:
+            return False
+    if positive_diagonal:
+        b = np.diagonal(b, axis1=-2, axis2=-1)
+    return bool((b > 0).all()) if positive or positive_diagonal else True
+
+
+def check_finite_model(params):
+    """A fit never returns a model with non-finite parameters."""
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        if not np.isfinite(params[name]).all():
+            raise ValueError(
+                f"Fitting produced non-finite {name}: the data's values (or sample "
+                "weights) are too large or too small to be represented in floating "
+                "point. Rescale X (for example with sklearn.preprocessing.StandardScaler)."
+            )
+
+
 # ----------------------------------------------------------------- *_init checks
 # Same rules and messages as scikit-learn's GaussianMixture.
 
@@ -336,8 +405,23 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         }
 
     def _set_parameters(self, params, dtype):
-        """Set the fitted attributes (in the dtype of the training data)."""
-        cast = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
+        """Set the fitted attributes, in the dtype of the training data if it can hold them.
+
+        float32 cannot hold every model (variances beyond 1e38 or below 1e-38, or
+        covariances so ill-conditioned that rounding them to float32 leaves them
+        indefinite); such a model keeps float64 attributes. The attributes are always new
+        arrays, never views of *_init arrays or of anything else given.
+        """
+        if dtype != np.float64:
+            matrices = self.covariance_type in ("full", "tied")
+            if not (
+                representable(params["weights"], dtype, positive=True)
+                and representable(params["means"], dtype)
+                and representable(params["covariances"], dtype, matrices, not matrices, matrices)
+                and representable(params["precisions_cholesky"], dtype, matrices, not matrices)
+            ):
+                dtype = np.float64
+        cast = lambda a: np.array(a, dtype=dtype, copy=True)  # noqa: E731
         self.weights_ = cast(params["weights"])
         self.means_ = cast(params["means"])
         self.covariances_ = cast(params["covariances"])
@@ -349,6 +433,8 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             self.precisions_ = pc @ pc.T
         else:
             self.precisions_ = pc**2
+        if dtype != np.float64 and not np.isfinite(self.precisions_).all():
+            self._set_parameters(params, np.float64)
 
     def _reseed(self, data, stats, new, scale):
         """Move components that lost all their samples onto the worst-explained samples."""
@@ -415,7 +501,14 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
                 if self.init_params == "random_from_data":
                     sw = data.sample_weight
                     p = None if sw is None else sw / sw.sum()
-                    indices = random_state.choice(data.n_samples, size=K, replace=False, p=p)
+                    if p is not None and np.count_nonzero(p) < K:
+                        # fewer weighted rows than components: every weighted row,
+                        # then rows of weight 0 (numpy's choice would refuse)
+                        weighted = random_state.permutation(np.flatnonzero(p))
+                        rest = random_state.choice(np.flatnonzero(p == 0), size=K - len(weighted), replace=False)
+                        indices = np.concatenate([weighted, rest])
+                    else:
+                        indices = random_state.choice(data.n_samples, size=K, replace=False, p=p)
                 else:  # k-means++
                     indices = data.kmeans_plusplus_indices(K, random_state)
                 # one sample per component: only those rows carry statistics
@@ -424,6 +517,9 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
                 stats = stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int64))
             fitted = m_step(stats, cov, self.reg_covar, scale, data.n_samples)
             fitted["weights"] = (stats["s0"] + _EPS10) / data.total_weight()
+            # scikit-learn leaves them summing to 1 + 10 eps K / n (K / n for one
+            # sample per component), which sample() and numpy's multinomial may refuse
+            fitted["weights"] /= fitted["weights"].sum()
             self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(fitted["jitter"])))
 
         params = {
@@ -458,7 +554,20 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             from ._dask import DaskData
 
             return DaskData.for_predict(self, X).score(self._fitted_params(), self.covariance_type, what)
+        try:
+            n_samples = _num_samples(X)
+        except TypeError:
+            n_samples = None  # validation says what is wrong
+        if n_samples is not None and getattr(self, "n_features_in_", 0) > 0:
+            # an output that cannot be allocated is a MemoryError now, before the pass
+            per_component = what in ("proba", "log_resp", "weighted_log_prob", "mahalanobis")
+            core.plan_memory(n_samples, self.n_features_in_, len(self.weights_), self.covariance_type,
+                             len(self.weights_) if per_component else 1)
         X = check_X(self, X, reset=False)
+        if X.dtype == np.float32 and self.means_.dtype != np.float32:
+            # a float64 model (float32 could not hold it) scores in float64, as
+            # scikit-learn's outputs are float64 for float32 X and a float64 model
+            X = X.astype(np.float64)
         return score_pass(X, self._fitted_params(), self.covariance_type, what)
 
     def score_samples(self, X):
@@ -552,7 +661,10 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             )
         _, n_features = self.means_.shape
         rng = check_random_state(self.random_state)
-        n_samples_comp = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        # renormalised in float64: float32 weights may sum to 1 + 1e-8 there, which
+        # numpy's multinomial refuses (so does scikit-learn's sample)
+        pvals = np.asarray(self.weights_, dtype=np.float64)
+        n_samples_comp = rng.multinomial(n_samples, pvals / pvals.sum())
         if self.covariance_type == "full":
             X = np.vstack(
                 [

@@ -9,7 +9,7 @@ Scoring a dask array returns a lazy dask array (map_blocks).
 
 import numpy as np
 
-from ._data import ArrayData, add_stats, native_params, params_shift
+from ._data import ArrayData, add_stats, finite_stats, native_params, params_shift, round_to
 from ._kmeans import sample_size
 from ._native import core
 
@@ -31,8 +31,11 @@ def _block(X):
     return np.require(X, requirements=["C", "A"])  # unpickled blocks may be unaligned
 
 
-def _block_em_pass(X, w, offset, params, covariance_type, n_worst, hard):
-    st = ArrayData(_block(X), w).em_pass(params, covariance_type, n_worst=n_worst, hard=hard)
+def _block_em_pass(X, w, offset, shift, params, covariance_type, n_worst, hard):
+    data = ArrayData(_block(X), w)
+    data._shift = shift  # the same for every block: their statistics add
+    log_weights, means, prec_chol = native_params(params)
+    st = core.em_pass(data.X, w, log_weights, means, prec_chol, covariance_type, shift, 0, n_worst, hard)
     st["worst_row"] = st["worst_row"] + offset
     return st
 
@@ -73,6 +76,7 @@ class DaskData:
         self.offsets = np.r_[0, np.cumsum(X.chunks[0])].astype(np.int64)
         self.blocks = X.to_delayed().ravel().tolist()
         self.sample_weight = sample_weight
+        self._shift = None
         if sample_weight is None:
             self.weight_blocks = [None] * len(self.blocks)
         else:
@@ -111,17 +115,26 @@ class DaskData:
     def total_weight(self):
         return float(self.n_samples if self.sample_weight is None else self.sample_weight.sum())
 
+    def astype(self, dtype):
+        return DaskData(self.X.astype(dtype), self.sample_weight)
+
+    @property
+    def shift(self):
+        if self._shift is None:
+            self._shift = round_to(self.head(1024).mean(axis=0), self.dtype)
+        return self._shift
+
     def _reduce(self, parts):
         dask, _ = _import_dask()
         (total,) = dask.compute(_tree_sum(parts))
-        return total
+        return finite_stats(total, self.dtype)
 
     def em_pass(self, params, covariance_type, n_worst=0, hard=False):
         dask, _ = _import_dask()
         p = dask.delayed(params, traverse=False)
         f = dask.delayed(_block_em_pass, pure=True)
         return self._reduce([
-            f(b, w, int(o), p, covariance_type, n_worst, hard)
+            f(b, w, int(o), self.shift, p, covariance_type, n_worst, hard)
             for b, w, o in zip(self.blocks, self.weight_blocks, self.offsets)
         ])
 
@@ -146,7 +159,7 @@ class DaskData:
         return picked, (None if self.sample_weight is None else self.sample_weight[rows])
 
     def head(self, n):
-        return np.asarray(self.X[: min(n, self.n_samples)].compute(), dtype=np.float64)
+        return np.ascontiguousarray(self.X[: min(n, self.n_samples)].compute(), dtype=np.float64)
 
     def kmeans_plusplus_indices(self, n_components, random_state):
         """scikit-learn's k-means++ seeding on a random sample of the rows."""

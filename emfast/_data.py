@@ -35,6 +35,24 @@ def params_shift(params, dtype):
     return round_to(np.asarray(params["weights"]) @ np.asarray(params["means"]), dtype)
 
 
+class Float32Overflow(ArithmeticError):
+    """float32 cannot hold this data's squared deviations: fit it in float64."""
+
+
+def finite_stats(stats, dtype):
+    """The statistics, if finite; else float32 data is refitted in float64
+    (Float32Overflow), and float64 data is a ValueError."""
+    if np.isfinite(stats["loglik"]) and all(np.isfinite(stats[k]).all() for k in ("s0", "s1", "s2")):
+        return stats
+    if dtype == np.float32:
+        raise Float32Overflow
+    raise ValueError(
+        "The squared distances between samples and components overflow float64. Rescale X "
+        "(for example with sklearn.preprocessing.StandardScaler); if means_init was given, "
+        "give means within the data's range."
+    )
+
+
 def add_stats(a, b):
     """Statistics of the union of two row sets (same centres)."""
     out = dict(a)
@@ -57,19 +75,33 @@ class ArrayData:
         self.sample_weight = sample_weight
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
+        self._shift = None
+
+    def astype(self, dtype):
+        return ArrayData(self.X.astype(dtype), self.sample_weight)
+
+    @property
+    def shift(self):
+        """A point near the data (the mean of its first rows), subtracted from every
+        row before the float arithmetic of the fitting passes."""
+        if self._shift is None:
+            self._shift = round_to(self.head(1024).mean(axis=0), self.dtype)
+        return self._shift
 
     def total_weight(self):
         return float(self.n_samples if self.sample_weight is None else self.sample_weight.sum())
 
     def em_pass(self, params, covariance_type, n_worst=0, hard=False):
         log_weights, means, prec_chol = native_params(params)
-        return core.em_pass(
+        stats = core.em_pass(
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
-            params_shift(params, self.dtype), 0, n_worst, hard,
+            self.shift, 0, n_worst, hard,
         )
+        return finite_stats(stats, self.dtype)
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
-        return core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift, 0)
+        stats = core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift, 0)
+        return finite_stats(stats, self.dtype)
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
         """fixed_pass with random responsibilities, drawn a chunk of rows at a time.
@@ -86,7 +118,7 @@ class ArrayData:
             sw = None if self.sample_weight is None else self.sample_weight[start:stop]
             part = core.fixed_pass(self.X[start:stop], sw, None, resp, centers, covariance_type, shift, 0)
             total = part if total is None else add_stats(total, part)
-        return total
+        return finite_stats(total, self.dtype)
 
     def take(self, rows):
         """The given rows, in float64, and their weights."""
@@ -103,7 +135,9 @@ class ArrayData:
         return indices
 
     def head(self, n):
-        return np.asarray(self.X[: min(n, self.n_samples)], dtype=np.float64)
+        # a C-ordered copy: NumPy's reductions sum in an order that depends on the
+        # memory layout, and the same data must give the same model in any layout
+        return np.ascontiguousarray(self.X[: min(n, self.n_samples)], dtype=np.float64)
 
     def score(self, params, covariance_type, what):
         log_weights, means, prec_chol = native_params(params)

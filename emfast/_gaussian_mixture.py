@@ -165,7 +165,14 @@ class GaussianMixture(GaussianMixtureBase):
                 f"but got n_components = {self.n_components}, "
                 f"n_samples = {data.n_samples}"
             )
-        self._fit_data(data)
+        # MemoryError now for a model that cannot be allocated, before any work
+        _base.core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
+        try:
+            self._fit_data(data)
+        except _base.Float32Overflow:
+            # float32 cannot hold this data's squared deviations: a float64 fit and model
+            data = data.astype(np.float64)
+            self._fit_data(data)
         return data
 
     def _fit_data(self, data):
@@ -221,6 +228,7 @@ class GaussianMixture(GaussianMixtureBase):
                 ConvergenceWarning,
             )
         self._warn_repairs()
+        _base.check_finite_model(best_params)
         self._set_parameters(best_params, data.dtype)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound

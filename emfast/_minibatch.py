@@ -146,9 +146,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             self._validate_params()
         X = _base.check_X(self, X, reset=first)
         sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
-        if first:
-            self._start(X, sample_weight)
-        self._step(X, sample_weight)
+        self._update(X, sample_weight)
         self._warn_repairs()
         return self
 
@@ -185,11 +183,9 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
                 rows = np.sort(order[start : start + batch])
                 Xb = X[rows]
                 wb = None if sample_weight is None else sample_weight[rows]
-                if not hasattr(self, "n_steps_"):
-                    if Xb.shape[0] < self.n_components:
-                        continue
-                    self._start(Xb, wb)
-                self._step(Xb, wb)
+                if not hasattr(self, "n_steps_") and Xb.shape[0] < self.n_components:
+                    continue
+                self._update(Xb, wb)
             self.lower_bounds_.append(self.lower_bound_)
             if self.verbose:
                 print(f"  Pass {n_pass}: smoothed log-likelihood {self.lower_bound_:.5f}")
@@ -208,6 +204,17 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         return self
 
     # ------------------------------------------------------------- the steps
+
+    def _update(self, X, sample_weight):
+        """Initialise from X if nothing is fitted yet, then one step (validated X)."""
+        try:
+            if not hasattr(self, "n_steps_"):
+                self._start(X, sample_weight)
+            self._step(X, sample_weight)
+        except _base.Float32Overflow:  # float32 cannot hold this batch's squared deviations
+            if not hasattr(self, "n_steps_") or self.n_steps_ == 0:
+                self._start(X.astype(np.float64), sample_weight)
+            self._step(X.astype(np.float64), sample_weight)
 
     def _start(self, X, sample_weight):
         """Initialise the model from the first mini-batch."""

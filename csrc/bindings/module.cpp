@@ -4,8 +4,16 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <limits>
+#include <stdexcept>
 #include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "../core.hpp"
 
@@ -36,10 +44,115 @@ int float_size(const py::dtype& dt) {
     return dt.itemsize() == 4 || dt.itemsize() == 8 ? int(dt.itemsize()) : 0;
 }
 
+// ---------------------------------------------------------------- sizes
+//
+// Every size is computed in checked 64-bit arithmetic, and what a call will
+// allocate is compared with the machine's memory before anything is allocated:
+// an absurd request is a ValueError (overflow) or a MemoryError (too large),
+// never a crash, an allocation that the kernel OOM-killer answers, or a hang.
+
 int64_t checked_mul(int64_t a, int64_t b, const char* what) {
     if (a < 0 || b < 0 || (a > 0 && b > std::numeric_limits<int64_t>::max() / a))
-        fail(std::string("size overflow in ") + what);
+        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
     return a * b;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+    if (a < 0 || b < 0 || b > std::numeric_limits<int64_t>::max() - a)
+        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
+    return a + b;
+}
+
+[[noreturn]] void fail_memory(const std::string& msg) {
+    PyErr_SetString(PyExc_MemoryError, msg.c_str());
+    throw py::error_already_set();
+}
+
+// Physical memory in bytes (0 if unknown: only overflow is checked then).
+int64_t physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && int64_t(pages) <= std::numeric_limits<int64_t>::max() / int64_t(page))
+        return int64_t(pages) * int64_t(page);
+#endif
+    return 0;
+}
+
+std::string gib(int64_t bytes) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
+    return buf;
+}
+
+int threads_for(int n_threads) {
+    if (n_threads < 0 || n_threads > 1024) fail("n_threads must be in [0, 1024] (0: OpenMP's default)");
+    return n_threads > 0 ? n_threads : std::max(emfast::max_threads(), 1);
+}
+
+// An upper bound on the bytes one pass (or M-step) allocates: the model in the
+// working type, per-thread accumulators and chunk scratch, the statistics and
+// their NumPy copies, and `out_elems` output elements. Padding is bounded by
+// 16 elements per row (one AVX-512 vector of float32).
+int64_t plan_bytes(int64_t N, int64_t D, int64_t K, Cov cov, int64_t out_elems, int n_threads) {
+    if (N < 0 || D < 1 || K < 1) fail("sizes must be positive");
+    const int64_t nt = threads_for(n_threads);
+    const int64_t Dm = checked_add(D, 16, "n_features");
+    const int64_t KDm = checked_mul(K, Dm, "n_components * n_features");
+    int64_t s2 = 0;  // second-order statistics / covariances / precision factors
+    switch (cov) {
+        case Cov::Full: s2 = checked_mul(KDm, Dm, "n_components * n_features^2"); break;
+        case Cov::Tied: s2 = checked_mul(Dm, Dm, "n_features^2"); break;
+        case Cov::Diag: s2 = KDm; break;
+        case Cov::Spherical: s2 = K; break;
+    }
+    const int64_t per_model = checked_add(checked_add(s2, checked_mul(3, KDm, "model"), "model"), 3 * K, "model");
+    const int64_t B = 256;
+    const int64_t scratch = checked_mul(B, checked_add(K, checked_mul(6, Dm, "scratch"), "scratch"), "scratch");
+    int64_t total = checked_mul(checked_add(nt, 6, "threads"), per_model, "accumulators");
+    total = checked_add(total, checked_mul(nt, scratch, "scratch"), "scratch");
+    total = checked_add(total, out_elems, "output");
+    (void)N;
+    return checked_mul(total, 8, "bytes");
+}
+
+void check_memory(int64_t bytes, const std::string& what) {
+    const int64_t mem = physical_memory();
+    if (mem > 0 && bytes > mem)
+        fail_memory("emfast would need at least " + gib(bytes) + " for " + what + ", more than this machine's " +
+                    gib(mem) + " of memory: reduce n_components, n_features or n_samples");
+}
+
+std::string sizes_text(int64_t N, int64_t D, int64_t K, Cov cov) {
+    return "n_samples=" + std::to_string(N) + ", n_features=" + std::to_string(D) +
+           ", n_components=" + std::to_string(K) + ", covariance_type='" + emfast::cov_name(cov) + "'";
+}
+
+void check_pass_memory(int64_t N, int64_t D, int64_t K, Cov cov, int64_t out_elems, int n_threads) {
+    check_memory(plan_bytes(N, D, K, cov, out_elems, n_threads), sizes_text(N, D, K, cov));
+}
+
+// ---------------------------------------------------------------- values
+
+bool all_finite(const double* p, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(p[i])) return false;
+    return true;
+}
+
+void check_finite(const F64& a, const char* name) {
+    if (!all_finite(a.data(), a.size())) fail(std::string(name) + " contains NaN or infinity");
+}
+
+// Numerical failures of the kernels (a covariance that cannot be made positive
+// definite, a non-finite variance) come from the values given: ValueError.
+template <class F> auto numerical(const char* what, F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(std::string(what) + ": " + e.what() +
+                                    " (the data's values may be too large or too small to be represented; "
+                                    "rescale X)");
+    }
 }
 
 // X: a 2-D float32/float64 array, any element-aligned strides.
@@ -62,12 +175,16 @@ emfast::Data as_data(const Array& X) {
     return d;
 }
 
-const double* as_vector(const py::object& o, int64_t n, const char* name, F64& keep) {
+// Sample weights: None, or n finite non-negative numbers (converted to float64).
+const double* as_weights(const py::object& o, int64_t n, F64& keep) {
     if (o.is_none()) return nullptr;
     keep = F64::ensure(o);
     if (!keep || keep.ndim() != 1 || keep.shape(0) != n)
-        fail(std::string(name) + " must be a float64 array of shape (" + std::to_string(n) + ",)");
-    return keep.data();
+        fail("sample_weight must be a float64 array of shape (" + std::to_string(n) + ",)");
+    const double* w = keep.data();
+    for (int64_t i = 0; i < n; ++i)
+        if (!(w[i] >= 0.0) || !std::isfinite(w[i])) fail("sample_weight must be finite and non-negative");
+    return w;
 }
 
 void check_shape(const F64& a, std::initializer_list<int64_t> shape, const char* name) {
@@ -96,6 +213,27 @@ ParamArrays as_params(const F64& log_weights, const F64& means, const F64& prec_
         case Cov::Diag: check_shape(prec_chol, {K, D}, "precisions_cholesky"); break;
         case Cov::Spherical: check_shape(prec_chol, {K}, "precisions_cholesky"); break;
     }
+    // log weights may be -inf (a component of weight 0), never NaN or +inf;
+    // means and precision factors finite, the factors' diagonals positive
+    for (int64_t k = 0; k < K; ++k)
+        if (std::isnan(log_weights.data()[k]) || log_weights.data()[k] == std::numeric_limits<double>::infinity())
+            fail("log_weights must be < +inf and not NaN");
+    check_finite(means, "means");
+    check_finite(prec_chol, "precisions_cholesky");
+    const double* pc = prec_chol.data();
+    bool positive = true;
+    switch (a.p.cov) {
+        case Cov::Full:
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t i = 0; i < D; ++i) positive = positive && pc[(k * D + i) * D + i] > 0.0;
+            break;
+        case Cov::Tied:
+            for (int64_t i = 0; i < D; ++i) positive = positive && pc[i * D + i] > 0.0;
+            break;
+        default:
+            for (int64_t i = 0; i < prec_chol.size(); ++i) positive = positive && pc[i] > 0.0;
+    }
+    if (!positive) fail("precisions_cholesky must have a positive diagonal");
     a.p.K = K;
     a.p.D = D;
     a.p.log_weights = log_weights.data();
@@ -139,10 +277,12 @@ py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log
                  bool hard) {
     const emfast::Data data = as_data(X);
     F64 wkeep;
-    const double* w = as_vector(sample_weight, data.n, "sample_weight", wkeep);
+    const double* w = as_weights(sample_weight, data.n, wkeep);
     ParamArrays pa = as_params(log_weights, means, prec_chol, cov, data.d);
     check_shape(shift, {data.d}, "shift");
+    check_finite(shift, "shift");
     if (n_worst < 0 || n_worst > 1 << 20) fail("n_worst out of range");
+    check_pass_memory(data.n, data.d, pa.p.K, pa.p.cov, 0, n_threads);
     emfast::Stats st;
     {
         py::gil_scoped_release nogil;
@@ -156,11 +296,15 @@ py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::o
                     int n_threads) {
     const emfast::Data data = as_data(X);
     F64 wkeep;
-    const double* w = as_vector(sample_weight, data.n, "sample_weight", wkeep);
+    const double* w = as_weights(sample_weight, data.n, wkeep);
     if (centers.ndim() != 2 || centers.shape(1) != data.d) fail("centers must have shape (n_components, n_features)");
     const int64_t K = centers.shape(0);
     if (K < 1) fail("n_components must be at least 1");
     check_shape(shift, {data.d}, "shift");
+    check_finite(centers, "centers");
+    check_finite(shift, "shift");
+    const Cov c = emfast::parse_cov(cov);
+    check_pass_memory(data.n, data.d, K, c, 0, n_threads);
     emfast::Resp r;
     py::array_t<int64_t, py::array::c_style> lab;
     Array rsp;
@@ -178,12 +322,12 @@ py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::o
         if (rsp.ndim() != 2 || rsp.shape(0) != data.n || rsp.shape(1) != K) fail("resp must have shape (n, K)");
         if (float_size(rsp.dtype()) != item) fail("resp must have the dtype of X");
         if (rsp.strides(0) % item || rsp.strides(1) % item) fail("resp strides must be multiples of its item size");
+        if (reinterpret_cast<uintptr_t>(rsp.data()) % uintptr_t(item)) fail("resp must be aligned");
         r.resp = rsp.data();
         r.row_stride = rsp.strides(0) / item;
         r.col_stride = rsp.strides(1) / item;
     }
     emfast::Stats st;
-    const Cov c = emfast::parse_cov(cov);
     {
         py::gil_scoped_release nogil;
         emfast::fixed_pass(data, w, r, c, K, centers.data(), shift.data(), n_threads, st);
@@ -204,8 +348,11 @@ Array score(const Array& X, const F64& log_weights, const F64& means, const F64&
     else if (what == "weighted_log_prob") s = emfast::Score::WeightedLogProb;
     else if (what == "mahalanobis") s = emfast::Score::Mahalanobis;
     else fail("unknown score '" + what + "'");
+    check_finite(shift, "shift");
     const int64_t K = pa.p.K;
-    checked_mul(data.n, K, "output");
+    const int64_t out_elems =
+        s == emfast::Score::Predict || s == emfast::Score::LogProbNorm ? data.n : checked_mul(data.n, K, "output");
+    check_pass_memory(data.n, data.d, K, pa.p.cov, out_elems, n_threads);
     Array out;
     if (s == emfast::Score::Predict)
         out = py::array_t<int64_t>(data.n);
@@ -236,14 +383,22 @@ py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers,
         for (size_t i = 0; ok && i < shp.size(); ++i) ok = s2.shape(py::ssize_t(i)) == shp[i];
         if (!ok) fail("s2 has the wrong shape");
     }
-    if (!(reg_covar >= 0.0)) fail("reg_covar must be non-negative");
+    if (st.K < 1 || st.D < 1) fail("s1 must have at least one row and one column");
+    if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) fail("reg_covar must be finite and non-negative");
+    if (!std::isfinite(empty_threshold)) fail("empty_threshold must be finite");
+    if (!(scale > 0.0) || !std::isfinite(scale)) fail("scale must be finite and positive");
+    check_finite(s0, "s0");
+    check_finite(s1, "s1");
+    check_finite(s2, "s2");
+    check_finite(centers, "centers");
+    check_pass_memory(0, st.D, st.K, st.cov, 0, 1);
     st.s0.assign(s0.data(), s0.data() + st.K);
     st.s1.assign(s1.data(), s1.data() + st.K * st.D);
     st.s2.assign(s2.data(), s2.data() + s2.size());
     emfast::MStepResult r;
     {
         py::gil_scoped_release nogil;
-        r = emfast::m_step(st, centers.data(), reg_covar, empty_threshold, scale);
+        r = numerical("m_step", [&] { return emfast::m_step(st, centers.data(), reg_covar, empty_threshold, scale); });
     }
     py::dict d;
     d["weights"] = to_numpy(r.weights, {st.K});
@@ -277,14 +432,32 @@ py::tuple precision_cholesky(const F64& covariances, const std::string& cov, dou
             if (covariances.ndim() != 1) fail("bad covariances");
             K = covariances.shape(0), D = 1;
     }
+    if (K < 1 || D < 1) fail("covariances must not be empty");
+    if (!(scale > 0.0) || !std::isfinite(scale)) fail("scale must be finite and positive");
+    check_finite(covariances, "covariances");
+    check_pass_memory(0, D, K, c, 0, 1);
     std::vector<double> cv(covariances.data(), covariances.data() + covariances.size());
     std::vector<double> pc(cv.size()), jit(static_cast<size_t>(K));
     {
         py::gil_scoped_release nogil;
-        emfast::precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data());
+        numerical("precision_cholesky", [&] { emfast::precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data()); });
     }
     std::vector<py::ssize_t> shape(covariances.shape(), covariances.shape() + covariances.ndim());
     return py::make_tuple(to_numpy(cv, shape), to_numpy(pc, shape), to_numpy(jit, {K}));
+}
+
+// What a pass over (n_samples, n_features) with n_components will allocate, in
+// bytes (with an n_samples x out_columns output); MemoryError if that exceeds
+// the machine's memory, ValueError if a size overflows 64 bits.
+int64_t plan_memory(int64_t n_samples, int64_t n_features, int64_t n_components, const std::string& cov,
+                    int64_t out_columns) {
+    if (n_samples < 0 || n_features < 1 || n_components < 1 || out_columns < 0)
+        fail("plan_memory: sizes must be positive");
+    const Cov c = emfast::parse_cov(cov);
+    const int64_t bytes =
+        plan_bytes(n_samples, n_features, n_components, c, checked_mul(n_samples, out_columns, "output"), 0);
+    check_memory(bytes, sizes_text(n_samples, n_features, n_components, c));
+    return bytes;
 }
 
 }  // namespace
@@ -306,6 +479,9 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
           "Parameters from sufficient statistics.");
     m.def("precision_cholesky", &precision_cholesky, py::arg("covariances"), py::arg("covariance_type"),
           py::arg("scale"), "Precision Cholesky factors (with jitter where needed).");
+    m.def("plan_memory", &plan_memory, py::arg("n_samples"), py::arg("n_features"), py::arg("n_components"),
+          py::arg("covariance_type"), py::arg("out_columns") = 0,
+          "Bytes a pass will allocate; MemoryError beyond the machine's memory, ValueError on 64-bit overflow.");
     m.def("max_threads", &emfast::max_threads);
     m.def(
         "cpu_supports",
