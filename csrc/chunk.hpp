@@ -160,11 +160,30 @@ inline int64_t gather_packed(const T* base, const T* sh, int64_t rows, int64_t B
     return b;
 }
 
+// Rows with unit column stride and at least W features: W x W blocks transposed
+// through registers, for the first D - D mod W features of W rows at a time.
+template <class T>
+inline int64_t gather_blocks(const T* base, int64_t rs, int64_t D, const T* sh, int64_t rows, int64_t B,
+                             T* __restrict xt) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    int64_t b = 0;
+    for (; b + W <= rows; b += W)
+        for (int64_t j = 0; j + W <= D; j += W) {
+            V in[W], out[W];
+            for (int q = 0; q < W; ++q) in[q] = vload<V>(base + (b + q) * rs + j);
+            deinterleave<W>(in, out);
+            for (int i = 0; i < W; ++i) vstore(xt + (j + i) * B + b, out[i] - sh[j + i]);
+        }
+    return b;
+}
+
 // xt (and xa if given) <- rows [r0, r0 + rows) of X minus the shift, in T (the
 // dtype of X, so that every path computes x - shift identically); padding rows are 0.
 template <class T>
 inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B,
                          T* __restrict xt, T* __restrict xa, int64_t Da) {
+    constexpr int W = Simd<T>::W;
     const int64_t D = X.d, rs = X.row_stride, cs = X.col_stride;
     base += r0 * rs;
     int64_t b = 0;
@@ -176,6 +195,12 @@ inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, 
             case 8: b = gather_packed<T, 8>(base, sh, rows, B, xt); break;
             default: break;
         }
+    }
+    if (b == 0 && cs == 1 && D >= W) {
+        b = gather_blocks(base, rs, D, sh, rows, B, xt);
+        // the features left over, for the rows the blocks covered
+        for (int64_t p = 0; p < b; ++p)
+            for (int64_t i = D / W * W; i < D; ++i) xt[i * B + p] = base[p * rs + i] - sh[i];
     }
     // 8 rows at a time: contiguous runs of 8 stores into the feature-major copy
     constexpr int R = 8;
@@ -194,7 +219,10 @@ inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, 
         for (int64_t p = 0; p < rows; ++p) {
             const T* row = base + p * rs;
             T* out = xa + p * Da;
-            for (int64_t i = 0; i < D; ++i) out[i] = row[i * cs] - sh[i];
+            if (cs == 1)
+                for (int64_t i = 0; i < D; ++i) out[i] = row[i] - sh[i];
+            else
+                for (int64_t i = 0; i < D; ++i) out[i] = row[i * cs] - sh[i];
         }
         for (int64_t p = rows; p < B; ++p)
             for (int64_t i = 0; i < D; ++i) xa[p * Da + i] = T(0);
@@ -371,12 +399,19 @@ template <class T> inline int64_t count_significant(const T* r, const T* w, int6
     return n;
 }
 
-// The indices of the rows that count, in order.
+// The indices of the rows that count, in order. Usually few rows count for a
+// component: whole vectors of rows that do not are skipped in one test.
 template <class T> inline int64_t list_significant(const T* r, const T* w, int64_t B, int32_t* out) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
     int64_t n = 0;
-    for (int64_t b = 0; b < B; ++b) {
-        out[n] = int32_t(b);
-        n += r[b] > negligible<T>() * w[b];
+    for (int64_t v = 0; v < B; v += W) {
+        const V rv = vload<V>(r + v), tv = negligible<T>() * vload<V>(w + v);
+        if (!any_greater(rv, tv)) continue;
+        for (int q = 0; q < W; ++q) {
+            out[n] = int32_t(v + q);
+            n += rv[q] > tv[q];
+        }
     }
     return n;
 }

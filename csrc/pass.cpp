@@ -165,12 +165,22 @@ template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse
 // Hard assignment: L (log-densities) becomes w times the one-hot indicator of
 // each row's most probable component (the first on ties); lse receives the max.
 template <class T> void assign(T* L, const T* w, int64_t K, int64_t B, T* lse) {
-    for (int64_t b = 0; b < B; ++b) {
-        int64_t best = 0;
-        for (int64_t k = 1; k < K; ++k)
-            if (L[k * B + b] > L[best * B + b]) best = k;
-        lse[b] = L[best * B + b];
-        for (int64_t k = 0; k < K; ++k) L[k * B + b] = k == best ? w[b] : T(0);
+    using V = typename Simd<T>::V;
+    using I = decltype(V{} < V{});  // lanes as wide as T's
+    using Lane = decltype(I{}[0]);
+    constexpr int W = Simd<T>::W;
+    for (int64_t v = 0; v < B; v += W) {
+        V best = vload<V>(L + v);
+        I index = {};
+        for (int64_t k = 1; k < K; ++k) {
+            const V l = vload<V>(L + k * B + v);
+            const I better = l > best;
+            best = better ? l : best;
+            index = better ? vsplat<I>(Lane(k)) : index;
+        }
+        vstore(lse + v, best);
+        const V wv = vload<V>(w + v);
+        for (int64_t k = 0; k < K; ++k) vstore(L + k * B + v, index == vsplat<I>(Lane(k)) ? wv : V{});
     }
 }
 

@@ -11,6 +11,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #define EMFAST_VBYTES 64
 #define EMFAST_SIMD_NAME "avx512"
@@ -83,6 +87,28 @@ template <class T, class V> inline T hsum(V v) {
         constexpr auto half = std::make_index_sequence<n / 2>{};
         return hsum<T>(lower_half(v, half) + upper_half(v, half));
     }
+}
+
+// Whether a > b in any lane (with AVX-512, one compare into a mask register).
+inline bool any_greater(vdouble a, vdouble b) {
+#if EMFAST_VBYTES == 64
+    return _mm512_cmp_pd_mask(__m512d(a), __m512d(b), _CMP_GT_OQ) != 0;
+#else
+    auto m = a > b;
+    for (int i = 0; i < Simd<double>::W; ++i)
+        if (m[i]) return true;
+    return false;
+#endif
+}
+inline bool any_greater(vfloat a, vfloat b) {
+#if EMFAST_VBYTES == 64
+    return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_GT_OQ) != 0;
+#else
+    auto m = a > b;
+    for (int i = 0; i < Simd<float>::W; ++i)
+        if (m[i]) return true;
+    return false;
+#endif
 }
 
 // exp: Cody-Waite reduction to |r| <= ln2/2 and a Taylor polynomial (error

@@ -121,11 +121,6 @@ def as_kernel_input(X):
     return X
 
 
-def data_shift(data):
-    """A point near the data, subtracted from every row before float arithmetic."""
-    return data.shift
-
-
 def data_scale(data):
     """Average feature variance of the first rows: the unit of the jitter."""
     scale = float(np.mean(np.var(data.head(10000), axis=0)))
@@ -188,7 +183,7 @@ def stats_from_assignment(data, covariance_type, n_components, labels=None, resp
     (centred on a point near the data) gives the means, the second centres the
     second-order statistics on them, so that no large common offset cancels.
     """
-    shift = data_shift(data)
+    shift = data.shift
     centers = np.tile(shift, (n_components, 1))
 
     def fixed(centers, shift):

@@ -173,6 +173,8 @@ class GaussianMixture(GaussianMixtureBase):
             # float32 cannot hold this data's squared deviations: a float64 fit and model
             data = data.astype(np.float64)
             self._fit_data(data)
+        finally:
+            self.__dict__.pop("_repairs", None)  # bookkeeping of a fit that raised
         return data
 
     def _fit_data(self, data):

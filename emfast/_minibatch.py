@@ -170,10 +170,17 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = _base.as_kernel_input(X)
         n_samples = X.shape[0]
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {n_samples}"
+            )
         sample_weight = _base.check_sample_weight(sample_weight, n_samples)
         rng = check_random_state(self.random_state)
         self._random_state = rng
-        batch = min(self.batch_size, n_samples)
+        # a mini-batch must hold at least n_components rows to initialise from
+        batch = max(min(self.batch_size, n_samples), self.n_components)
         self.converged_ = False
         self.lower_bounds_ = []
         previous = None
@@ -184,7 +191,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
                 Xb = X[rows]
                 wb = None if sample_weight is None else sample_weight[rows]
                 if not hasattr(self, "n_steps_") and Xb.shape[0] < self.n_components:
-                    continue
+                    continue  # a short last batch cannot start the model
                 self._update(Xb, wb)
             self.lower_bounds_.append(self.lower_bound_)
             if self.verbose:
