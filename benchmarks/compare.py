@@ -192,6 +192,7 @@ def main():
     parser.add_argument("--peer-python", action="append", default=[], metavar="NAME=PYTHON")
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (slow)")
     parser.add_argument("--fit", action="store_true", help="also time whole default fits")
+    parser.add_argument("--no-iterations", action="store_true", help="skip the per-iteration table")
     parser.add_argument("--scaling", action="store_true", help="also time per row as N grows")
     parser.add_argument("--scaling-sizes", nargs="+", type=int,
                         default=[10_000, 100_000, 1_000_000, 10_000_000])
@@ -206,9 +207,10 @@ def main():
     peer_python = dict(p.split("=", 1) for p in args.peer_python)
     impls = ["emfast"] + ([] if args.no_sklearn else ["sklearn"])
     impls += [p for p in PEERS if p in peer_python or available_in_process(p)]
-    results = iteration_table(args.shapes, args.dtypes, impls, peer_python, args.rounds, args.n_iter)
-    summary(results, args.shapes)
-    rate_table(results)
+    if not args.no_iterations:
+        results = iteration_table(args.shapes, args.dtypes, impls, peer_python, args.rounds, args.n_iter)
+        summary(results, args.shapes)
+        rate_table(results)
     if args.fit:
         whole_fit_table(args.shapes, args.rounds)
     if args.scaling:

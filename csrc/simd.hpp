@@ -115,6 +115,32 @@ inline bool any_greater(vfloat a, vfloat b) {
 // below 2 ulp). Results below the smallest normal number flush to zero, which
 // only matters for responsibilities under 1e-308.
 inline vdouble vexp(vdouble x) {
+#if EMFAST_VBYTES == 64
+    // AVX-512 rounds and scales by 2^k in one instruction each, and they carry
+    // NaN through (max/min return their second operand then). Below -708 the
+    // result stays exp(-708), a normal number: no slow denormal arithmetic.
+    const __m512d xc = _mm512_min_pd(_mm512_set1_pd(709.0), _mm512_max_pd(_mm512_set1_pd(-708.0), __m512d(x)));
+    const __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(xc, _mm512_set1_pd(1.4426950408889634)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d rr = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), xc);
+    rr = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), rr);
+    const vdouble r = vdouble(rr);
+    vdouble p = vsplat<vdouble>(1.0 / 6227020800.0);  // 1/13!
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return vdouble(_mm512_scalef_pd(__m512d(p), k));
+#else
     const vdouble lo = vsplat<vdouble>(-708.0), hi = vsplat<vdouble>(709.0);
     vdouble xc = vmin(vmax(x, lo), hi);
     const double shifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
@@ -142,9 +168,27 @@ inline vdouble vexp(vdouble x) {
     y = x < lo ? vdouble{} : y;
     y = x != x ? x : y;  // NaN in, NaN out
     return y;
+#endif
 }
 
 inline vfloat vexp(vfloat x) {
+#if EMFAST_VBYTES == 64
+    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), __m512(x)));
+    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 rr = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
+    rr = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), rr);
+    const vfloat r = vfloat(rr);
+    vfloat p = vsplat<vfloat>(1.0f / 5040.0f);
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return vfloat(_mm512_scalef_ps(__m512(p), k));
+#else
     const vfloat lo = vsplat<vfloat>(-87.0f), hi = vsplat<vfloat>(88.0f);
     vfloat xc = vmin(vmax(x, lo), hi);
     const float shifter = 12582912.0f;  // 1.5 * 2^23
@@ -166,18 +210,29 @@ inline vfloat vexp(vfloat x) {
     y = x < lo ? vfloat{} : y;
     y = x != x ? x : y;
     return y;
+#endif
 }
 
 // 1 / y for positive normal finite y, without the (slow, unpipelined) divider:
 // an integer guess within 13 % refined by Newton steps, each squaring the error.
 inline vdouble vrecip(vdouble y) {
+#if EMFAST_VBYTES == 64
+    vdouble r = vdouble(_mm512_rcp14_pd(__m512d(y)));  // within 2^-14
+    for (int i = 0; i < 2; ++i) r = r + r * (1.0 - y * r);
+#else
     vdouble r = vbitcast<vdouble>(vsplat<vint64>(0x7FDE623822FC16E6ll) - vbitcast<vint64>(y));
     for (int i = 0; i < 5; ++i) r = r + r * (1.0 - y * r);
+#endif
     return r;
 }
 inline vfloat vrecip(vfloat y) {
+#if EMFAST_VBYTES == 64
+    vfloat r = vfloat(_mm512_rcp14_ps(__m512(y)));
+    r = r + r * (1.0f - y * r);
+#else
     vfloat r = vbitcast<vfloat>(vsplat<vint32>(0x7EF311C7) - vbitcast<vint32>(y));
     for (int i = 0; i < 3; ++i) r = r + r * (1.0f - y * r);
+#endif
     return r;
 }
 
@@ -185,6 +240,24 @@ inline vfloat vrecip(vfloat y) {
 // which are >= 1): split x = m * 2^e with m in [sqrt(1/2), sqrt(2)) and sum
 // the atanh series of s = (m - 1) / (m + 1).
 inline vdouble vlog(vdouble x) {
+#if EMFAST_VBYTES == 64
+    // AVX-512: the exponent in one instruction, and m = x 2^-e in [0.75, 1.5) exactly
+    const __m512d e = _mm512_getexp_pd(_mm512_mul_pd(__m512d(x), _mm512_set1_pd(4.0 / 3.0)));
+    const vdouble m = vdouble(_mm512_scalef_pd(__m512d(x), _mm512_sub_pd(_mm512_setzero_pd(), e)));
+    const vdouble s = (m - 1.0) * vrecip(m + 1.0), z = s * s;
+    vdouble p = vsplat<vdouble>(2.0 / 21.0);
+    p = p * z + 2.0 / 19.0;
+    p = p * z + 2.0 / 17.0;
+    p = p * z + 2.0 / 15.0;
+    p = p * z + 2.0 / 13.0;
+    p = p * z + 2.0 / 11.0;
+    p = p * z + 2.0 / 9.0;
+    p = p * z + 2.0 / 7.0;
+    p = p * z + 2.0 / 5.0;
+    p = p * z + 2.0 / 3.0;
+    const vdouble ev = vdouble(e);
+    return ev * 6.93147180369123816490e-01 + ((2.0 * s + s * z * p) + ev * 1.90821492927058770002e-10);
+#else
     vuint64 bits = vbitcast<vuint64>(x);
     vuint64 biased = bits >> 52;
     vdouble m = vbitcast<vdouble>((bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
@@ -207,6 +280,7 @@ inline vdouble vlog(vdouble x) {
     p = p * z + 2.0 / 3.0;
     vdouble logm = 2.0 * s + s * z * p;
     return e * 6.93147180369123816490e-01 + (logm + e * 1.90821492927058770002e-10);
+#endif
 }
 
 inline vfloat vlog(vfloat x) {
