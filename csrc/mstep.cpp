@@ -44,9 +44,13 @@ constexpr double kMinVariance = 1e-301;
 // Returns false if the matrix is not numerically positive definite: a pivot at
 // or below 4 D eps of its diagonal entry is rounding noise (the column is a
 // combination of the previous ones), and the factor would be garbage; a pivot
-// below kMinVariance would give precisions beyond float64.
+// below kMinVariance would give precisions beyond float64. The rounding error
+// of later pivots grows as earlier ones shrink (relative to their diagonal
+// entries), so the bound is divided by the smallest earlier ratio: a matrix
+// accepted here also factors in LAPACK's summation order.
 bool cholesky(const double* a, int64_t D, double* l) {
-    const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
+    double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
+    const double eps_bound = tiny;
     for (int64_t j = 0; j < D; ++j) {
         for (int64_t i = j; i < D; ++i) {
             double s = a[i * D + j];
@@ -54,6 +58,7 @@ bool cholesky(const double* a, int64_t D, double* l) {
             if (i == j) {
                 if (!(s > tiny * a[j * D + j]) || !(s >= kMinVariance) || !std::isfinite(s)) return false;
                 l[j * D + j] = std::sqrt(s);
+                tiny = std::max(tiny, eps_bound * a[j * D + j] / s);
             } else {
                 l[i * D + j] = s / l[j * D + j];
             }
@@ -82,9 +87,11 @@ double full_precision(double* cov, int64_t D, double* prec, double scale) {
     std::vector<double> l(static_cast<size_t>(D * D));
     double jitter = 0.0;
     if (!cholesky(cov, D, l.data())) {
-        double trace = 0.0;
-        for (int64_t i = 0; i < D; ++i) trace += std::fabs(cov[i * D + i]);
-        double base = 1e-10 * std::max(trace / double(D), scale);
+        // from the largest entry, not the trace: D times it makes any finite
+        // matrix diagonally dominant, so the loop below always ends
+        double largest = 0.0;
+        for (int64_t i = 0; i < D * D; ++i) largest = std::max(largest, std::fabs(cov[i]));
+        double base = 1e-10 * std::max(largest, scale);
         if (!(base > 0.0) || !std::isfinite(base)) base = 1e-10;
         for (int t = 0; t < 60; ++t, base *= 10.0) {
             for (int64_t i = 0; i < D; ++i) cov[i * D + i] += base - jitter;

@@ -46,7 +46,8 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
     learning_offset : float >= 0, default=10.0
         tau_0; larger values down-weight the early mini-batches.
     max_iter : int, default=100
-        Maximum number of passes over X in ``fit``.
+        Maximum number of passes over X in ``fit``. 0 initialises the model
+        from one mini-batch and takes no step (as ``GaussianMixture(max_iter=0)``).
     tol : float, default=1e-3
         ``fit`` stops when a pass changes the smoothed mini-batch
         log-likelihood (``lower_bound_``) by less than tol.
@@ -79,7 +80,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_decay": [Interval(Real, 0, 1, closed="both")],
         "learning_offset": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
@@ -146,6 +147,9 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             self._validate_params()
         X = _base.check_X(self, X, reset=first)
         sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
+        if first:
+            # MemoryError now for a model that cannot be allocated, before initialising
+            _base.core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
         self._update(X, sample_weight)
         self._warn_repairs()
         return self
@@ -177,22 +181,29 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
                 f"n_samples = {n_samples}"
             )
         sample_weight = _base.check_sample_weight(sample_weight, n_samples)
-        rng = check_random_state(self.random_state)
-        self._random_state = rng
         # a mini-batch must hold at least n_components rows to initialise from
         batch = max(min(self.batch_size, n_samples), self.n_components)
+        # MemoryError now for a model that cannot be allocated, before any batch is
+        # copied or the model initialised
+        _base.core.plan_memory(batch, X.shape[1], self.n_components, self.covariance_type)
+        rng = check_random_state(self.random_state)
+        self._random_state = rng
         self.converged_ = False
         self.lower_bounds_ = []
+        if self.max_iter == 0:
+            # as GaussianMixture(max_iter=0): the initial model, no EM step
+            for Xb, wb in self._batches(X, sample_weight, batch, rng, starting=True):
+                self._update(Xb, wb, step=False)
+                break
+            self._check_started()
+            self.lower_bound_ = -np.inf
+            return self
         previous = None
         for n_pass in range(1, self.max_iter + 1):
-            order = rng.permutation(n_samples)
-            for start in range(0, n_samples, batch):
-                rows = np.sort(order[start : start + batch])
-                Xb = X[rows]
-                wb = None if sample_weight is None else sample_weight[rows]
-                if not hasattr(self, "n_steps_") and Xb.shape[0] < self.n_components:
-                    continue  # a short last batch cannot start the model
+            for Xb, wb in self._batches(X, sample_weight, batch, rng, starting=not hasattr(self, "n_steps_")):
                 self._update(Xb, wb)
+            if not hasattr(self, "n_steps_"):
+                continue  # no mini-batch of this pass could start the model
             self.lower_bounds_.append(self.lower_bound_)
             if self.verbose:
                 print(f"  Pass {n_pass}: smoothed log-likelihood {self.lower_bound_:.5f}")
@@ -200,6 +211,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
                 self.converged_ = True
                 break
             previous = self.lower_bound_
+        self._check_started()
         self.n_iter_ = n_pass
         self._warn_repairs()
         if not self.converged_:
@@ -210,18 +222,62 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             )
         return self
 
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit as ``fit`` does, then the component labels of X.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
     # ------------------------------------------------------------- the steps
 
-    def _update(self, X, sample_weight):
+    def _batches(self, X, sample_weight, batch, rng, starting):
+        """One pass of shuffled mini-batches (X rows, weights). Until the model has
+        started, batches that cannot start it (fewer than n_components rows, or no
+        weight) are left out; a zero-weight batch is a no-op in _update anyway."""
+        n_samples = X.shape[0]
+        order = rng.permutation(n_samples)
+        for start in range(0, n_samples, batch):
+            rows = np.sort(order[start : start + batch])
+            wb = None if sample_weight is None else sample_weight[rows]
+            if starting and not hasattr(self, "n_steps_"):
+                if len(rows) < self.n_components or (wb is not None and not wb.sum() > 0):
+                    continue
+            yield X[rows], wb
+
+
+    def _check_started(self):
+        if not hasattr(self, "n_steps_"):
+            raise ValueError(
+                "No mini-batch held n_components rows of non-zero sample weight to "
+                "initialise the model from; increase batch_size."
+            )
+
+    def _update(self, X, sample_weight, step=True):
         """Initialise from X if nothing is fitted yet, then one step (validated X)."""
+        if sample_weight is not None and not sample_weight.sum() > 0:
+            # no weight, no information: nothing to start from or step with
+            if not hasattr(self, "n_steps_"):
+                raise ValueError(
+                    "The first mini-batch has no sample weight (all weights are zero); "
+                    "it cannot initialise the model."
+                )
+            return
         try:
             if not hasattr(self, "n_steps_"):
                 self._start(X, sample_weight)
-            self._step(X, sample_weight)
+            if step:
+                self._step(X, sample_weight)
         except _base.Float32Overflow:  # float32 cannot hold this batch's squared deviations
+            X = X.astype(np.float64)
             if not hasattr(self, "n_steps_") or self.n_steps_ == 0:
-                self._start(X.astype(np.float64), sample_weight)
-            self._step(X.astype(np.float64), sample_weight)
+                self._start(X, sample_weight)
+            if step:
+                self._step(X, sample_weight)
+        if not step:
+            self._set_parameters(self._params, X.dtype)
 
     def _start(self, X, sample_weight):
         """Initialise the model from the first mini-batch."""

@@ -50,9 +50,30 @@ def _minibatch(cov):
 
 
 # Add new estimators here (one entry per configuration worth testing).
-ESTIMATORS = [_gm(cov) for cov in COV_TYPES]
+ESTIMATORS = [_gm(cov) for cov in COV_TYPES] + [_minibatch(cov) for cov in COV_TYPES]
 
 estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])
+
+
+def parameters(case):
+    """The names of the estimator's constructor parameters."""
+    return set(case.make().get_params(deep=False))
+
+
+def make_or_skip(case, **params):
+    """case.make(**params); skips the test when the estimator lacks one of them
+    (MiniBatchGaussianMixture has no n_init, warm_start or verbose_interval)."""
+    missing = sorted(set(params) - parameters(case))
+    if missing:
+        pytest.skip(f"{case.id} has no parameter {', '.join(missing)}")
+    return case.make(**params)
+
+
+def supported(case, params):
+    """params without those the estimator does not take (for drawn parameter sets
+    in which they are incidental)."""
+    names = parameters(case)
+    return {k: v for k, v in params.items() if k in names}
 
 
 def require(est, method):

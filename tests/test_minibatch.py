@@ -187,3 +187,34 @@ def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("cov", ["full", "tied", "diag", "spherical"])
+def test_max_iter_zero_is_the_initial_model(cov):
+    """As GaussianMixture(max_iter=0): the model the initialisation gives, no step."""
+    X = make_blobs(300, 3, 3, seed=4)
+    init = SkGaussianMixture(3, covariance_type=cov, max_iter=3, random_state=0).fit(X)
+    inits = dict(weights_init=init.weights_, means_init=init.means_, precisions_init=init.precisions_)
+    batch = MiniBatchGaussianMixture(3, covariance_type=cov, max_iter=0, batch_size=64, **inits).fit(X)
+    # (scikit-learn 1.9 fails on max_iter=0 with precisions_init: no covariances_)
+    ref = GaussianMixture(3, covariance_type=cov, max_iter=0, **inits).fit(X)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(batch, name), getattr(ref, name), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(batch.covariances_, init.covariances_, rtol=1e-8)
+    assert batch.lower_bound_ == -np.inf and batch.n_iter_ == 0 and not batch.converged_
+    batch.partial_fit(X)  # and stepwise EM goes on from it
+    assert batch.n_steps_ == 1
+
+
+def test_mini_batches_without_weight_are_skipped():
+    """Rows of zero weight carry no information: a fit with them equals a fit without
+    them when every mini-batch is all of X, and a batch of only such rows starts nothing."""
+    X = make_blobs(200, 2, 2, seed=5)
+    sw = np.r_[np.zeros(100), np.ones(100)]
+    kw = dict(n_components=2, random_state=0, max_iter=5, tol=0, batch_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MiniBatchGaussianMixture(**kw).fit(X, sample_weight=sw)
+    assert np.isfinite(est.means_).all() and est.n_steps_ > 0
+    with pytest.raises(ValueError, match="non-zero"):
+        MiniBatchGaussianMixture(2).partial_fit(X[:100], sample_weight=sw[:100])

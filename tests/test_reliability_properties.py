@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from reliability import Guarded, assert_valid_mixture, estimator_cases, require, takes_sample_weight
+from reliability import Guarded, assert_valid_mixture, estimator_cases, require, supported, takes_sample_weight
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "30"))
 SETTINGS = dict(
@@ -148,7 +148,7 @@ def check_predictions(est, Z):
 @given(problem=fit_problems(), data=st.data())
 def test_fit_and_predict_properties(case, problem, data):
     X, params, sample_weight = problem
-    est = Guarded(case.make(**params))
+    est = Guarded(case.make(**supported(case, params)))
     if sample_weight is not None and not takes_sample_weight(est.est):
         sample_weight = None
     if not fit_or_documented_error(est, X, sample_weight):
@@ -178,7 +178,7 @@ def test_clean_data_always_fits(case, problem):
     X_arr = np.asarray(X, dtype=np.float64)
     spread = np.ptp(X_arr, axis=0).max()
     assume(spread == 0 or 1e-150 <= spread <= 1e150)
-    est = Guarded(case.make(**params))
+    est = Guarded(case.make(**supported(case, params)))
     if sample_weight is not None and not takes_sample_weight(est.est):
         sample_weight = None
     with warnings.catch_warnings():
@@ -192,7 +192,7 @@ def test_clean_data_always_fits(case, problem):
 @given(problem=fit_problems(), batches=st.integers(1, 4))
 def test_partial_fit_properties(case, problem, batches):
     X, params, sample_weight = problem
-    est = Guarded(case.make(**params))
+    est = Guarded(case.make(**supported(case, params)))
     require(est.est, "partial_fit")
     X = np.asarray(X)
     with warnings.catch_warnings():
