@@ -118,8 +118,10 @@ inline vdouble vexp(vdouble x) {
 #if EMFAST_VBYTES == 64
     // AVX-512 rounds and scales by 2^k in one instruction each, and they carry
     // NaN through (max/min return their second operand then). Below -708 the
-    // result stays exp(-708), a normal number: no slow denormal arithmetic.
-    const __m512d xc = _mm512_min_pd(_mm512_set1_pd(709.0), _mm512_max_pd(_mm512_set1_pd(-708.0), __m512d(x)));
+    // result is 0, as in the generic version: exp(-708) is barely normal, and
+    // products with it would be subnormal (slow arithmetic on every later use).
+    const __m512d lo = _mm512_set1_pd(-708.0);
+    const __m512d xc = _mm512_min_pd(_mm512_set1_pd(709.0), _mm512_max_pd(lo, __m512d(x)));
     const __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(xc, _mm512_set1_pd(1.4426950408889634)),
                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512d rr = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), xc);
@@ -139,7 +141,8 @@ inline vdouble vexp(vdouble x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    return vdouble(_mm512_scalef_pd(__m512d(p), k));
+    // keep lanes not below lo (NaN included: the comparison is unordered-true)
+    return vdouble(_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(__m512d(x), lo, _CMP_NLT_UQ), _mm512_scalef_pd(__m512d(p), k)));
 #else
     const vdouble lo = vsplat<vdouble>(-708.0), hi = vsplat<vdouble>(709.0);
     vdouble xc = vmin(vmax(x, lo), hi);
@@ -173,7 +176,8 @@ inline vdouble vexp(vdouble x) {
 
 inline vfloat vexp(vfloat x) {
 #if EMFAST_VBYTES == 64
-    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), __m512(x)));
+    const __m512 lo = _mm512_set1_ps(-87.0f);
+    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(lo, __m512(x)));
     const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 rr = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
@@ -187,7 +191,7 @@ inline vfloat vexp(vfloat x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    return vfloat(_mm512_scalef_ps(__m512(p), k));
+    return vfloat(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(__m512(x), lo, _CMP_NLT_UQ), _mm512_scalef_ps(__m512(p), k)));
 #else
     const vfloat lo = vsplat<vfloat>(-87.0f), hi = vsplat<vfloat>(88.0f);
     vfloat xc = vmin(vmax(x, lo), hi);

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _base
+from . import _base, _overflow
 from ._base import COVARIANCE_TYPES
 from ._gaussian_mixture import GaussianMixture
 
@@ -118,7 +118,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         if self.priors is None:
             self.priors_ = class_weight / class_weight.sum()
         else:
-            priors = np.asarray(self.priors, dtype=np.float64)
+            priors = np.array(self.priors, dtype=np.float64)  # a copy: priors_ is ours
             if priors.shape != (n_classes,):
                 raise ValueError(f"priors must have shape ({n_classes},), got {priors.shape}")
             if (priors < 0).any() or not np.isclose(priors.sum(), 1.0):
@@ -163,10 +163,38 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             jll[:, c] += log_priors[c]
         return jll
 
+    def _log_posterior(self, X):
+        """(n_samples, n_classes) log P(c | x). A sample so far from every class that
+        no joint log-likelihood is finite gets the limit, as GaussianMixture's
+        responsibilities do: all classes' components as one mixture (weights
+        prior_c pi_ck), scored without overflow (emfast._overflow)."""
+        jll = self._joint_log_likelihood(X)
+        with np.errstate(invalid="ignore"):
+            out = jll - logsumexp(jll, axis=1, keepdims=True)
+        lost = np.flatnonzero(~np.isfinite(jll).any(axis=1))
+        if lost.size:
+            weights, means, factors, owner = [], [], [], []
+            for c, (prior, mixture) in enumerate(zip(self.priors_, self.mixtures_)):
+                pc = np.asarray(mixture.precisions_cholesky_, dtype=np.float64)
+                for k in range(len(mixture.weights_)):
+                    w = prior * float(mixture.weights_[k])
+                    if w > 0:  # a component of no weight takes no probability
+                        weights.append(w)
+                        means.append(np.asarray(mixture.means_[k], dtype=np.float64))
+                        factors.append(_overflow._factor(pc, self.covariance_type, k, X.shape[1]))
+                        owner.append(c)
+            combined = {"weights": np.array(weights), "means": np.array(means),
+                        "precisions_cholesky": np.array(factors)}
+            proba = _overflow.overflow_rows(X[lost], combined, "full", "proba")
+            per_class = np.zeros((lost.size, len(self.classes_)))
+            np.add.at(per_class.T, np.array(owner), proba.T)
+            with np.errstate(divide="ignore"):
+                out[lost] = np.log(per_class)
+        return out
+
     def predict_log_proba(self, X):
         """Log posterior probability of each class."""
-        jll = self._joint_log_likelihood(self._check_X(X))
-        return jll - logsumexp(jll, axis=1, keepdims=True)
+        return self._log_posterior(self._check_X(X))
 
     def predict_proba(self, X):
         """Posterior probability of each class."""
@@ -179,8 +207,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable class of each sample."""
-        jll = self._joint_log_likelihood(self._check_X(X))
-        return self.classes_[np.argmax(jll, axis=1)]
+        log_posterior = self._log_posterior(self._check_X(X))
+        return self.classes_[np.argmax(log_posterior, axis=1)]
 
     def score_samples(self, X):
         """log p(x) under the class-mixture model (higher: more in-distribution)."""
