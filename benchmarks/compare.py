@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from peers import SHAPES, initial_parameters, make_data, per_iteration  # noqa: E402
+from peers import SHAPES, initial_parameters, make_data, per_iteration, settle  # noqa: E402
 
 PEERS = ("daal4py", "pomegranate")
 
@@ -129,6 +129,7 @@ def whole_fit_table(shapes, rounds):
             for name, cls in (("em", Em), ("sk", Sk)):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
+                    settle()
                     t0 = time.perf_counter()
                     gm = cls(k, covariance_type=cov, random_state=0).fit(X)
                     t[name].append(time.perf_counter() - t0)

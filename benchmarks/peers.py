@@ -65,11 +65,18 @@ def precisions_from_covariances(covs, covariance_type):
     return 1.0 / covs
 
 
+def settle():
+    """Wait for the BLAS threads of whatever ran before to go idle: OpenBLAS's
+    spin for about 0.1 s after a call, taking the cores from the next run."""
+    time.sleep(0.3)
+
+
 def _median_time(fit, n_iter, repeats):
     fit(1)  # warm up: page in X, start thread pools
     t1, tn = [], []
     for _ in range(repeats):
         for n, out in ((1, t1), (1 + n_iter, tn)):
+            settle()
             t0 = time.perf_counter()
             fit(n)
             out.append(time.perf_counter() - t0)

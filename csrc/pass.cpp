@@ -4,6 +4,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -208,9 +209,12 @@ template <class T, class Kernel>
 void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const T* w, const T* total,
                       Workspace<T>& ws, Acc& a) {
     Kernel::accumulate_chunk(md, ch, total, ws, a);
+    // full covariance with D <= 4 sums over all rows whatever their count, and
+    // a component without a significant row in a whole chunk is rare: no count
+    const bool dense = std::is_same_v<Kernel, FullKernel<T>> && md.D() <= 4;
     for (int64_t k = 0; k < md.K; ++k) {
         const T* r = R + k * ch.B;
-        const int64_t n = count_significant(r, w, ch.B);
+        const int64_t n = dense ? ch.B : count_significant(r, w, ch.B);
         if (n > 0) Kernel::accumulate(md, k, ch, r, w, n, ws, a);
     }
 }
@@ -285,10 +289,17 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
         a.loglik += double(hsum<T>(ll));
         a.weight += chunk_weight(sw, r0, ch.rows);
         if (n_worst > 0)
-            for (int64_t b = 0; b < ch.rows; ++b)
-                if (w[b] > T(0) &&
-                    (a.worst_value.size() < size_t(n_worst) || double(lse[b]) < a.worst_value.back()))
-                    worst_insert(a, n_worst, double(lse[b]), r0 + b);
+            for (int64_t v = 0; v < ch.rows; v += W) {
+                // once the list is full, a whole vector of rows no worse than its
+                // last entry is passed over in one test
+                if (a.worst_value.size() == size_t(n_worst) &&
+                    !any_greater(vsplat<V>(T(a.worst_value.back())), vload<V>(lse + v)))
+                    continue;
+                for (int64_t b = v; b < std::min(v + W, ch.rows); ++b)
+                    if (w[b] > T(0) &&
+                        (a.worst_value.size() < size_t(n_worst) || double(lse[b]) < a.worst_value.back()))
+                        worst_insert(a, n_worst, double(lse[b]), r0 + b);
+            }
         accumulate_chunk<T, Kernel>(md, ch, L, w, w, ws, a);
     });
     out = finish(md, total);

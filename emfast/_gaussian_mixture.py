@@ -168,11 +168,13 @@ class GaussianMixture(GaussianMixtureBase):
         # MemoryError now for a model that cannot be allocated, before any work
         _base.core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
         try:
-            self._fit_data(data)
-        except _base.Float32Overflow:
-            # float32 cannot hold this data's squared deviations: a float64 fit and model
-            data = data.astype(np.float64)
-            self._fit_data(data)
+            with _base.blas_on_one_thread():
+                try:
+                    self._fit_data(data)
+                except _base.Float32Overflow:
+                    # float32 cannot hold this data's squared deviations: a float64 fit and model
+                    data = data.astype(np.float64)
+                    self._fit_data(data)
         finally:
             self.__dict__.pop("_repairs", None)  # bookkeeping of a fit that raised
         return data

@@ -150,7 +150,8 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         if first:
             # MemoryError now for a model that cannot be allocated, before initialising
             _base.core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
-        self._update(X, sample_weight)
+        with _base.blas_on_one_thread():
+            self._update(X, sample_weight)
         self._warn_repairs()
         return self
 
@@ -186,6 +187,12 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         # MemoryError now for a model that cannot be allocated, before any batch is
         # copied or the model initialised
         _base.core.plan_memory(batch, X.shape[1], self.n_components, self.covariance_type)
+        with _base.blas_on_one_thread():
+            return self._fit_passes(X, sample_weight, batch)
+
+    def _fit_passes(self, X, sample_weight, batch):
+        """fit's passes over shuffled mini-batches (validated X)."""
+        n_samples = X.shape[0]
         rng = check_random_state(self.random_state)
         self._random_state = rng
         self.converged_ = False
