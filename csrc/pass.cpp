@@ -44,7 +44,7 @@ namespace {
 int thread_count(int requested, int64_t work_items, double work) {
     int n = requested > 0 ? requested : max_threads();
     n = int(std::min<int64_t>(n, std::max<int64_t>(work_items, 1)));
-    n = int(std::min<double>(n, std::max(1.0, work / 1e6)));
+    n = int(std::min<double>(n, std::max(1.0, work / 4e5)));
     return std::max(n, 1);
 }
 

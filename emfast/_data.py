@@ -70,12 +70,12 @@ def add_stats(a, b):
 class ArrayData:
     """A NumPy array (or np.memmap) of float32/float64 rows and their weights."""
 
-    def __init__(self, X, sample_weight=None):
+    def __init__(self, X, sample_weight=None, shift=None):
         self.X = X
         self.sample_weight = sample_weight
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
-        self._shift = None
+        self._shift = None if shift is None else round_to(shift, X.dtype)
 
     def astype(self, dtype):
         return ArrayData(self.X.astype(dtype), self.sample_weight)

@@ -150,7 +150,10 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         if first:
             # MemoryError now for a model that cannot be allocated, before initialising
             _base.core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
-        with _base.blas_on_one_thread():
+        if first:  # the initialisation's BLAS calls (k-means++) on one thread; later steps make none that matter
+            with _base.blas_on_one_thread():
+                self._update(X, sample_weight)
+        else:
             self._update(X, sample_weight)
         self._warn_repairs()
         return self
@@ -311,7 +314,8 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         if not hasattr(self, "_repairs"):
             self._repairs = {"jitter": 0.0, "reseeded": 0}
         cov = self.covariance_type
-        data = _base.ArrayData(X, sample_weight)
+        # the model's mean is a point near the data: no pass over the batch for one
+        data = _base.ArrayData(X, sample_weight, shift=self._params["weights"] @ self._params["means"])
         raw = data.em_pass(self._params, cov, n_worst=self.n_components)
         batch = _base.normalised(raw)
         t = self.n_steps_ + 1
