@@ -145,7 +145,8 @@ def scaling_table(sizes, rounds, sklearn_max):
     for n in sizes:
         X = make_data(n, 16, 16, dtype=np.float32)
         init = initial_parameters(X, 16, "full")
-        em = np.median([per_iteration("emfast", X, init, "full", 5, 1) for _ in range(rounds)])
+        em_iter, em_repeats = (20, 3) if n <= 100_000 else (5, 1)
+        em = np.median([per_iteration("emfast", X, init, "full", em_iter, em_repeats) for _ in range(rounds)])
         # small N: more iterations and repeats, or the difference is noise
         sk_iter, sk_repeats = (5, 3) if n <= 100_000 else (2, 1)
         sk = per_iteration("sklearn", X, init, "full", sk_iter, sk_repeats) if n <= sklearn_max else None

@@ -111,6 +111,25 @@ inline bool any_greater(vfloat a, vfloat b) {
 #endif
 }
 
+// exp(r) for |r| <= ln2/2: its Taylor polynomial of degree 13 (Horner).
+inline vdouble exp_taylor(vdouble r) {
+    vdouble p = vsplat<vdouble>(1.0 / 6227020800.0);  // 1/13!
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return p;
+}
+
 // exp: Cody-Waite reduction to |r| <= ln2/2 and a Taylor polynomial (error
 // below 2 ulp). Results below the smallest normal number flush to zero, which
 // only matters for responsibilities under 1e-308.
@@ -127,20 +146,7 @@ inline vdouble vexp(vdouble x) {
     __m512d rr = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), xc);
     rr = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), rr);
     const vdouble r = vdouble(rr);
-    vdouble p = vsplat<vdouble>(1.0 / 6227020800.0);  // 1/13!
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    const vdouble p = exp_taylor(r);
     // keep lanes not below lo (NaN included: the comparison is unordered-true)
     return vdouble(_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(__m512d(x), lo, _CMP_NLT_UQ), _mm512_scalef_pd(__m512d(p), k)));
 #else
@@ -152,26 +158,25 @@ inline vdouble vexp(vdouble x) {
     kf -= shifter;
     vdouble r = xc - kf * 6.93147180369123816490e-01;
     r = r - kf * 1.90821492927058770002e-10;
-    vdouble p = vsplat<vdouble>(1.0 / 6227020800.0);  // 1/13!
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    const vdouble p = exp_taylor(r);
     vdouble scale = vbitcast<vdouble>((ki + 1023) << 52);
     vdouble y = p * scale;
     y = x < lo ? vdouble{} : y;
     y = x != x ? x : y;  // NaN in, NaN out
     return y;
 #endif
+}
+
+inline vfloat exp_taylor(vfloat r) {  // degree 7, for float
+    vfloat p = vsplat<vfloat>(1.0f / 5040.0f);
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p;
 }
 
 inline vfloat vexp(vfloat x) {
@@ -183,14 +188,7 @@ inline vfloat vexp(vfloat x) {
     __m512 rr = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
     rr = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), rr);
     const vfloat r = vfloat(rr);
-    vfloat p = vsplat<vfloat>(1.0f / 5040.0f);
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    const vfloat p = exp_taylor(r);
     return vfloat(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(__m512(x), lo, _CMP_NLT_UQ), _mm512_scalef_ps(__m512(p), k)));
 #else
     const vfloat lo = vsplat<vfloat>(-87.0f), hi = vsplat<vfloat>(88.0f);
@@ -201,14 +199,7 @@ inline vfloat vexp(vfloat x) {
     kf -= shifter;
     vfloat r = xc - kf * 0.693359375f;
     r = r - kf * -2.12194440e-4f;
-    vfloat p = vsplat<vfloat>(1.0f / 5040.0f);
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    const vfloat p = exp_taylor(r);
     vfloat scale = vbitcast<vfloat>((ki + 127) << 23);
     vfloat y = p * scale;
     y = x < lo ? vfloat{} : y;
@@ -240,14 +231,9 @@ inline vfloat vrecip(vfloat y) {
     return r;
 }
 
-// log for positive normal finite arguments (callers pass sums of exponentials,
-// which are >= 1): split x = m * 2^e with m in [sqrt(1/2), sqrt(2)) and sum
-// the atanh series of s = (m - 1) / (m + 1).
-inline vdouble vlog(vdouble x) {
-#if EMFAST_VBYTES == 64
-    // AVX-512: the exponent in one instruction, and m = x 2^-e in [0.75, 1.5) exactly
-    const __m512d e = _mm512_getexp_pd(_mm512_mul_pd(__m512d(x), _mm512_set1_pd(4.0 / 3.0)));
-    const vdouble m = vdouble(_mm512_scalef_pd(__m512d(x), _mm512_sub_pd(_mm512_setzero_pd(), e)));
+// log(m 2^e) for m within [0.7, 1.5): e log 2 plus the atanh series of
+// s = (m - 1) / (m + 1), log m = 2 (s + s^3/3 + s^5/5 + ...).
+inline vdouble log_series(vdouble m, vdouble e) {
     const vdouble s = (m - 1.0) * vrecip(m + 1.0), z = s * s;
     vdouble p = vsplat<vdouble>(2.0 / 21.0);
     p = p * z + 2.0 / 19.0;
@@ -259,9 +245,19 @@ inline vdouble vlog(vdouble x) {
     p = p * z + 2.0 / 7.0;
     p = p * z + 2.0 / 5.0;
     p = p * z + 2.0 / 3.0;
-    const vdouble ev = vdouble(e);
-    return ev * 6.93147180369123816490e-01 + ((2.0 * s + s * z * p) + ev * 1.90821492927058770002e-10);
+    return e * 6.93147180369123816490e-01 + ((2.0 * s + s * z * p) + e * 1.90821492927058770002e-10);
+}
+
+// log for positive normal finite arguments (callers pass sums of exponentials,
+// or ratios of sums 1 + exp(-|a|)).
+inline vdouble vlog(vdouble x) {
+#if EMFAST_VBYTES == 64
+    // AVX-512: the exponent in one instruction, and m = x 2^-e in [0.75, 1.5) exactly
+    const __m512d e = _mm512_getexp_pd(_mm512_mul_pd(__m512d(x), _mm512_set1_pd(4.0 / 3.0)));
+    const vdouble m = vdouble(_mm512_scalef_pd(__m512d(x), _mm512_sub_pd(_mm512_setzero_pd(), e)));
+    return log_series(m, vdouble(e));
 #else
+    // m in [sqrt(1/2), sqrt(2)) from the bits
     vuint64 bits = vbitcast<vuint64>(x);
     vuint64 biased = bits >> 52;
     vdouble m = vbitcast<vdouble>((bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
@@ -270,20 +266,7 @@ inline vdouble vlog(vdouble x) {
     auto big = m > 1.4142135623730951;
     m = big ? m * 0.5 : m;
     e = big ? e + 1.0 : e;
-    vdouble s = (m - 1.0) * vrecip(m + 1.0);
-    vdouble z = s * s;
-    vdouble p = vsplat<vdouble>(2.0 / 21.0);
-    p = p * z + 2.0 / 19.0;
-    p = p * z + 2.0 / 17.0;
-    p = p * z + 2.0 / 15.0;
-    p = p * z + 2.0 / 13.0;
-    p = p * z + 2.0 / 11.0;
-    p = p * z + 2.0 / 9.0;
-    p = p * z + 2.0 / 7.0;
-    p = p * z + 2.0 / 5.0;
-    p = p * z + 2.0 / 3.0;
-    vdouble logm = 2.0 * s + s * z * p;
-    return e * 6.93147180369123816490e-01 + (logm + e * 1.90821492927058770002e-10);
+    return log_series(m, e);
 #endif
 }
 
