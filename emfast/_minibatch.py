@@ -150,8 +150,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         if first:
             # MemoryError now for a model that cannot be allocated, before initialising
             _base.core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
-        if first:  # the initialisation's BLAS calls (k-means++) on one thread; later steps make none that matter
-            with _base.blas_on_one_thread():
+            with _base.blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
                 self._update(X, sample_weight)
         else:
             self._update(X, sample_weight)
@@ -195,14 +194,13 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
 
     def _fit_passes(self, X, sample_weight, batch):
         """fit's passes over shuffled mini-batches (validated X)."""
-        n_samples = X.shape[0]
         rng = check_random_state(self.random_state)
         self._random_state = rng
         self.converged_ = False
         self.lower_bounds_ = []
         if self.max_iter == 0:
             # as GaussianMixture(max_iter=0): the initial model, no EM step
-            for Xb, wb in self._batches(X, sample_weight, batch, rng, starting=True):
+            for Xb, wb in self._batches(X, sample_weight, batch, rng):
                 self._update(Xb, wb, step=False)
                 break
             self._check_started()
@@ -210,7 +208,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             return self
         previous = None
         for n_pass in range(1, self.max_iter + 1):
-            for Xb, wb in self._batches(X, sample_weight, batch, rng, starting=not hasattr(self, "n_steps_")):
+            for Xb, wb in self._batches(X, sample_weight, batch, rng):
                 self._update(Xb, wb)
             if not hasattr(self, "n_steps_"):
                 continue  # no mini-batch of this pass could start the model
@@ -243,7 +241,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
 
     # ------------------------------------------------------------- the steps
 
-    def _batches(self, X, sample_weight, batch, rng, starting):
+    def _batches(self, X, sample_weight, batch, rng):
         """One pass of shuffled mini-batches (X rows, weights). Until the model has
         started, batches that cannot start it (fewer than n_components rows, or no
         weight) are left out; a zero-weight batch is a no-op in _update anyway."""
@@ -252,11 +250,10 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         for start in range(0, n_samples, batch):
             rows = np.sort(order[start : start + batch])
             wb = None if sample_weight is None else sample_weight[rows]
-            if starting and not hasattr(self, "n_steps_"):
+            if not hasattr(self, "n_steps_"):
                 if len(rows) < self.n_components or (wb is not None and not wb.sum() > 0):
                     continue
             yield X[rows], wb
-
 
     def _check_started(self):
         if not hasattr(self, "n_steps_"):
@@ -315,7 +312,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             self._repairs = {"jitter": 0.0, "reseeded": 0}
         cov = self.covariance_type
         # the model's mean is a point near the data: no pass over the batch for one
-        data = _base.ArrayData(X, sample_weight, shift=self._params["weights"] @ self._params["means"])
+        data = _base.ArrayData(X, sample_weight, shift=_base.params_shift(self._params, X.dtype))
         raw = data.em_pass(self._params, cov, n_worst=self.n_components)
         batch = _base.normalised(raw)
         t = self.n_steps_ + 1

@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 from conftest import make_blobs
-from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
