@@ -17,6 +17,7 @@ import time
 import warnings
 
 import numpy as np
+from asv_bench.common import make_data  # noqa: F401  (the one data generator of all benchmarks)
 
 SHAPES = {
     # id: (n_samples, n_features, n_components, covariance_type)
@@ -27,16 +28,6 @@ SHAPES = {
     "S5": (200_000, 32, 16, "tied"),
     "S6": (1_000_000, 8, 8, "spherical"),
 }
-
-
-def make_data(n_samples, n_features, n_components, dtype=np.float64, seed=0):
-    """Anisotropic Gaussian clusters (deterministic across NumPy versions)."""
-    rng = np.random.RandomState(seed)
-    labels = rng.randint(n_components, size=n_samples)
-    centres = rng.normal(scale=3.0, size=(n_components, n_features))
-    scales = rng.uniform(0.5, 1.5, size=(n_components, n_features))
-    X = rng.standard_normal((n_samples, n_features)) * scales[labels] + centres[labels]
-    return np.ascontiguousarray(X, dtype=dtype)
 
 
 def initial_parameters(X, n_components, covariance_type, seed=1):

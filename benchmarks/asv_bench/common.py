@@ -18,7 +18,9 @@ DTYPES = ["float64", "float32"]
 THREADS = [1, 2]
 
 
-def make_data(n, d, k, dtype, seed=0):
+def make_data(n, d, k, dtype=np.float64, seed=0):
+    """Anisotropic Gaussian clusters (deterministic across NumPy versions); also the
+    data of benchmarks/peers.py and compare.py."""
     rng = np.random.RandomState(seed)
     labels = rng.randint(k, size=n)
     centres = rng.normal(scale=3.0, size=(k, d))
