@@ -1,5 +1,6 @@
 // The passes over X: fused E-step + statistics (one EM iteration), statistics
 // from fixed responsibilities (initialisation), and read-only scoring.
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -35,6 +36,17 @@ bool have_openmp() {
 }
 
 const char* simd_name() { return EMFAST_SIMD_NAME; }
+
+void vector_math(char fn, const double* x, double* out, int64_t n) {
+    using V = Simd<double>::V;
+    constexpr int W = Simd<double>::W;
+    for (int64_t i = 0; i < n; i += W) {
+        double in[W], res[W];
+        for (int j = 0; j < W; ++j) in[j] = i + j < n ? x[i + j] : 1.0;
+        vstore(res, fn == 'e' ? vexp(vload<V>(in)) : vlog(vload<V>(in)));
+        for (int j = 0; j < W && i + j < n; ++j) out[i + j] = res[j];
+    }
+}
 
 namespace {
 
@@ -136,31 +148,73 @@ template <class T> Stats finish(const Model<T>& md, const Acc& a) {
 
 // ---------------------------------------------------------------- responsibilities
 
-// L holds K rows of B log-densities (weighted by log pi_k). On return it holds
-// w * responsibility; lse receives log p(x) per row. Two sweeps: the
-// exponentials, then per row the logarithm and the scaling.
-template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse, T* sums) {
+// L holds K rows of B log-densities (weighted by log pi_k). On return L holds
+// exp(L - mx) with mx the maximum of each row, and sums the row sums, in [1, K].
+template <class T> void exponentiate(T* L, int64_t K, int64_t B, T* mx, T* sums) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     for (int64_t v = 0; v < B; v += W) {
-        V mx = vload<V>(L + v);
-        for (int64_t k = 1; k < K; ++k) mx = vmax(mx, vload<V>(L + k * B + v));
+        V m = vload<V>(L + v);
+        for (int64_t k = 1; k < K; ++k) m = vmax(m, vload<V>(L + k * B + v));
         V s = {};
         for (int64_t k = 0; k < K; ++k) {
-            const V e = vexp(vload<V>(L + k * B + v) - mx);
+            const V e = vexp_nonpositive(vload<V>(L + k * B + v) - m);
             vstore(L + k * B + v, e);
             s += e;
         }
-        vstore(lse + v, mx);
+        vstore(mx + v, m);
         vstore(sums + v, s);
     }
+}
+
+// lse <- log p(x) per row, from exponentiate's mx and sums.
+template <class T> void log_sums(const T* mx, const T* sums, int64_t B, T* lse) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    for (int64_t v = 0; v < B; v += W) vstore(lse + v, vload<V>(mx + v) + vlog(vload<V>(sums + v)));
+}
+
+// L[k][b] <- w[b] * L[k][b] / sums[b]: w times the responsibilities.
+template <class T> void scale_rows(T* L, const T* w, const T* sums, int64_t K, int64_t B) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
     for (int64_t v = 0; v < B; v += W) {
-        const V s = vload<V>(sums + v);
-        vstore(lse + v, vload<V>(lse + v) + vlog(s));
-        vstore(sums + v, vload<V>(w + v) * vrecip(s));
+        const V q = vload<V>(w + v) * vrecip(vload<V>(sums + v));
+        for (int64_t k = 0; k < K; ++k) vstore(L + k * B + v, vload<V>(L + k * B + v) * q);
     }
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t v = 0; v < B; v += W) vstore(L + k * B + v, vload<V>(L + k * B + v) * vload<V>(sums + v));
+}
+
+// sum_b w_b log(sums_b) for weights w_b in {0, 1} (no sample weights: padding
+// rows have 0): the logarithm of running products, one per `group` vectors
+// rather than one per row. sums_b in [1, K], so a product of `group` of them
+// stays finite.
+template <class T> T sum_log_unweighted(const T* sums, const T* w, int64_t B, int group) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    V total = {};
+    for (int64_t v0 = 0; v0 < B; v0 += int64_t(group) * W) {
+        V prod = vsplat<V>(T(1));
+        for (int64_t v = v0; v < std::min(B, v0 + int64_t(group) * W); v += W) {
+            const V s = vload<V>(sums + v);
+            prod *= vload<V>(w + v) > T(0) ? s : vsplat<V>(T(1));
+        }
+        total += vlog(prod);
+    }
+    return hsum<T>(total);
+}
+
+// How many row sums in [1, K] multiply to a finite T (at most 8).
+template <class T> int product_group(int64_t K) {
+    const double room = std::log(double(std::numeric_limits<T>::max())) - 1.0;
+    return int(std::clamp(room / std::log(double(std::max<int64_t>(K, 2))), 1.0, 8.0));
+}
+
+// exponentiate, log_sums and scale_rows: L becomes w times the
+// responsibilities, lse log p(x) per row.
+template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse, T* sums) {
+    exponentiate(L, K, B, lse, sums);
+    log_sums(lse, sums, B, lse);
+    scale_rows(L, w, sums, K, B);
 }
 
 // Hard assignment: L (log-densities) becomes w times the one-hot indicator of
@@ -197,6 +251,8 @@ template <class T> void to_log_density(const Model<T>& md, T* L, int64_t B) {
 }
 
 template <class T, class Kernel> void chunk_log_density(const Model<T>& md, const T* xt, int64_t B, T* L) {
+    if constexpr (std::is_same_v<Kernel, FullKernel<T>>)
+        if (small_log_density_d(md, xt, B, L)) return;
     for (int64_t k = 0; k < md.K; ++k) Kernel::mahalanobis(md, k, xt, B, L + k * B);
     to_log_density(md, L, B);
 }
@@ -272,34 +328,48 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
     Acc total(p.cov, p.K, p.D, md.dims.Da, n_worst);
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
+    const int group = product_group<T>(p.K);
     reduce_over_blocks<T>(g, n_threads, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
         const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* L = ws.L.data();
         T* w = ws.w.data();
-        T* lse = ws.rd.data();  // free until the statistics are accumulated
         gather_weights(sw, r0, ch.rows, B, w);
         chunk_log_density<T, Kernel>(md, ch.xt, B, L);
+        // mx: each row's largest weighted log-density, a lower bound of log p(x)
+        // (equal to it for hard assignments); sums: the sums of exponentials
+        T* mx = ws.rd.data();  // free until the statistics are accumulated
+        T* sums = ws.tot.data();
         if (hard)
-            assign(L, w, p.K, B, lse);
+            assign(L, w, p.K, B, mx);
         else
-            normalise(L, w, p.K, B, lse, ws.tot.data());
+            exponentiate(L, p.K, B, mx, sums);
+        // log p(x) of W rows from v on
+        auto lse = [&](int64_t v) { return hard ? vload<V>(mx + v) : vload<V>(mx + v) + vlog(vload<V>(sums + v)); };
         V ll = {};
-        for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * vload<V>(lse + v);
+        if (hard || sw) {
+            for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * lse(v);
+        } else {
+            for (int64_t v = 0; v < B; v += W) ll += vload<V>(w + v) * vload<V>(mx + v);
+            a.loglik += double(sum_log_unweighted(sums, w, B, group));
+        }
         a.loglik += double(hsum<T>(ll));
         a.weight += chunk_weight(sw, r0, ch.rows);
         if (n_worst > 0)
             for (int64_t v = 0; v < ch.rows; v += W) {
-                // once the list is full, a whole vector of rows no worse than its
-                // last entry is passed over in one test
+                // once the list is full, a whole vector of rows whose lower bound
+                // is no worse than its last entry is passed over in one test
                 if (a.worst_value.size() == size_t(n_worst) &&
-                    !any_greater(vsplat<V>(T(a.worst_value.back())), vload<V>(lse + v)))
+                    !any_greater(vsplat<V>(T(a.worst_value.back())), vload<V>(mx + v)))
                     continue;
+                T value[W];
+                vstore(value, lse(v));
                 for (int64_t b = v; b < std::min(v + W, ch.rows); ++b)
                     if (w[b] > T(0) &&
-                        (a.worst_value.size() < size_t(n_worst) || double(lse[b]) < a.worst_value.back()))
-                        worst_insert(a, n_worst, double(lse[b]), r0 + b);
+                        (a.worst_value.size() < size_t(n_worst) || double(value[b - v]) < a.worst_value.back()))
+                        worst_insert(a, n_worst, double(value[b - v]), r0 + b);
             }
+        if (!hard) scale_rows(L, w, sums, p.K, B);
         accumulate_chunk<T, Kernel>(md, ch, L, w, w, ws, a);
     });
     out = finish(md, total);
@@ -362,14 +432,14 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
         const Chunk<T> ch = load_chunk(X, md, g, c, dims, ws);
         const int64_t r0 = g.chunk_begin(c), rows = ch.rows, B = g.B;
         T* L = ws.L.data();
-        for (int64_t k = 0; k < K; ++k) Kernel::mahalanobis(md, k, ch.xt, B, L + k * B);
         if (what == Score::Mahalanobis) {
+            for (int64_t k = 0; k < K; ++k) Kernel::mahalanobis(md, k, ch.xt, B, L + k * B);
             T* out = static_cast<T*>(out_) + r0 * K;
             for (int64_t b = 0; b < rows; ++b)
                 for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
             continue;
         }
-        to_log_density(md, L, B);
+        chunk_log_density<T, Kernel>(md, ch.xt, B, L);
         if (what == Score::Predict) {
             int64_t* out = static_cast<int64_t*>(out_) + r0;
             for (int64_t b = 0; b < rows; ++b) {

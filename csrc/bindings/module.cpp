@@ -484,6 +484,16 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
           "Bytes a pass will allocate; MemoryError beyond the machine's memory, ValueError on 64-bit overflow.");
     m.def("max_threads", &emfast::max_threads);
     m.def(
+        "_vector_math",
+        [](const std::string& fn, F64 x) {
+            if (fn != "exp" && fn != "log") fail("_vector_math: fn must be 'exp' or 'log'");
+            if (x.ndim() != 1) fail("_vector_math: x must be 1-D");
+            F64 out(x.shape(0));
+            emfast::vector_math(fn[0] == 'e' ? 'e' : 'l', x.data(), out.mutable_data(), x.shape(0));
+            return out;
+        },
+        py::arg("fn"), py::arg("x"), "The kernels' vectorised exp or log (log: positive normal x only), for tests.");
+    m.def(
         "cpu_supports",
         [](const std::string& feature) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -67,6 +67,45 @@ inline void triangular_mahalanobis(const T* xt, int64_t B, const T* m, const T* 
     }
 }
 
+// Full covariance with D <= 4: the log-densities cst_k - ||(x - m_k) P_k||^2 / 2
+// in registers, with P_k scaled by sqrt(1/2) so that each squared column is one
+// FMA off the constant.
+template <class T, int D> inline void small_log_density(const Model<T>& md, const T* xt, int64_t B, T* L) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    for (int64_t k = 0; k < md.K; ++k) {
+        const T* m = md.mean(k);
+        const T* P = md.prec(k);
+        T h[D][D];
+        for (int i = 0; i < D; ++i)
+            for (int j = i; j < D; ++j) h[i][j] = P[i * D + j] * T(0.70710678118654752440);
+        const V c = vsplat<V>(md.cst[k]);
+        T* Lk = L + k * B;
+        for (int64_t v = 0; v < B; v += W) {
+            V d[D];
+            for (int i = 0; i < D; ++i) d[i] = vload<V>(xt + i * B + v) - m[i];
+            V acc = c;
+            for (int j = 0; j < D; ++j) {
+                V y = d[0] * h[0][j];
+                for (int i = 1; i <= j; ++i) y += d[i] * h[i][j];
+                acc -= y * y;
+            }
+            vstore(Lk + v, acc);
+        }
+    }
+}
+
+template <class T>
+inline bool small_log_density_d(const Model<T>& md, const T* xt, int64_t B, T* L) {
+    switch (md.D()) {
+        case 1: small_log_density<T, 1>(md, xt, B, L); return true;
+        case 2: small_log_density<T, 2>(md, xt, B, L); return true;
+        case 3: small_log_density<T, 3>(md, xt, B, L); return true;
+        case 4: small_log_density<T, 4>(md, xt, B, L); return true;
+        default: return false;
+    }
+}
+
 template <class T, int D>
 inline void small_moments(const T* xt, int64_t B, const T* m, const T* r, double& s0, double* s1, double* s2,
                           int64_t ld) {
