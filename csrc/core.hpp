@@ -108,7 +108,4 @@ int max_threads();
 bool have_openmp();
 const char* simd_name();
 
-// The kernels' vectorised exp or log (fn 'e' or 'l') of n doubles, for the accuracy tests.
-void vector_math(char fn, const double* x, double* out, int64_t n);
-
 }  // namespace emfast

@@ -37,17 +37,6 @@ bool have_openmp() {
 
 const char* simd_name() { return EMFAST_SIMD_NAME; }
 
-void vector_math(char fn, const double* x, double* out, int64_t n) {
-    using V = Simd<double>::V;
-    constexpr int W = Simd<double>::W;
-    for (int64_t i = 0; i < n; i += W) {
-        double in[W], res[W];
-        for (int j = 0; j < W; ++j) in[j] = i + j < n ? x[i + j] : 1.0;
-        vstore(res, fn == 'e' ? vexp(vload<V>(in)) : vlog(vload<V>(in)));
-        for (int j = 0; j < W && i + j < n; ++j) out[i + j] = res[j];
-    }
-}
-
 namespace {
 
 // Threads for a pass: as asked (or OpenMP's default), but no more than there
@@ -252,7 +241,7 @@ template <class T> void to_log_density(const Model<T>& md, T* L, int64_t B) {
 
 template <class T, class Kernel> void chunk_log_density(const Model<T>& md, const T* xt, int64_t B, T* L) {
     if constexpr (std::is_same_v<Kernel, FullKernel<T>>)
-        if (small_log_density_d(md, xt, B, L)) return;
+        if (with_small_d(md.D(), [&](auto d) { small_log_density<T, d()>(md, xt, B, L); })) return;
     for (int64_t k = 0; k < md.K; ++k) Kernel::mahalanobis(md, k, xt, B, L + k * B);
     to_log_density(md, L, B);
 }
@@ -265,9 +254,9 @@ template <class T, class Kernel>
 void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const T* w, const T* total,
                       Workspace<T>& ws, Acc& a) {
     Kernel::accumulate_chunk(md, ch, total, ws, a);
-    // full covariance with D <= 4 sums over all rows whatever their count, and
+    // full covariance with D <= kSmallD sums over all rows whatever their count, and
     // a component without a significant row in a whole chunk is rare: no count
-    const bool dense = std::is_same_v<Kernel, FullKernel<T>> && md.D() <= 4;
+    const bool dense = std::is_same_v<Kernel, FullKernel<T>> && md.D() <= kSmallD;
     for (int64_t k = 0; k < md.K; ++k) {
         const T* r = R + k * ch.B;
         const int64_t n = dense ? ch.B : count_significant(r, w, ch.B);

@@ -90,22 +90,15 @@ template <class T, class V> inline T hsum(V v) {
 }
 
 // Whether a > b in any lane (with AVX-512, one compare into a mask register).
-inline bool any_greater(vdouble a, vdouble b) {
+template <class V> inline bool any_greater(V a, V b) {
 #if EMFAST_VBYTES == 64
-    return _mm512_cmp_pd_mask(__m512d(a), __m512d(b), _CMP_GT_OQ) != 0;
+    if constexpr (sizeof(a[0]) == 8)
+        return _mm512_cmp_pd_mask(__m512d(a), __m512d(b), _CMP_GT_OQ) != 0;
+    else
+        return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_GT_OQ) != 0;
 #else
-    auto m = a > b;
-    for (int i = 0; i < Simd<double>::W; ++i)
-        if (m[i]) return true;
-    return false;
-#endif
-}
-inline bool any_greater(vfloat a, vfloat b) {
-#if EMFAST_VBYTES == 64
-    return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_GT_OQ) != 0;
-#else
-    auto m = a > b;
-    for (int i = 0; i < Simd<float>::W; ++i)
+    const auto m = a > b;
+    for (size_t i = 0; i < sizeof(V) / sizeof(a[0]); ++i)
         if (m[i]) return true;
     return false;
 #endif
@@ -168,9 +161,6 @@ template <bool Clamp> inline vdouble vexp_t(vdouble x) {
     return y;
 #endif
 }
-inline vdouble vexp(vdouble x) { return vexp_t<true>(x); }
-inline vdouble vexp_nonpositive(vdouble x) { return vexp_t<false>(x); }
-
 inline vfloat exp_taylor(vfloat r) {  // degree 7, for float
     vfloat p = vsplat<vfloat>(1.0f / 5040.0f);
     p = p * r + 1.0f / 720.0f;
@@ -183,10 +173,11 @@ inline vfloat exp_taylor(vfloat r) {  // degree 7, for float
     return p;
 }
 
-inline vfloat vexp(vfloat x) {
+template <bool Clamp> inline vfloat vexp_t(vfloat x) {
 #if EMFAST_VBYTES == 64
     const __m512 lo = _mm512_set1_ps(-87.0f);
-    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.0f), _mm512_max_ps(lo, __m512(x)));
+    const __m512 xl = _mm512_max_ps(lo, __m512(x));
+    const __m512 xc = Clamp ? _mm512_min_ps(_mm512_set1_ps(88.0f), xl) : xl;
     const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 rr = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
@@ -195,8 +186,9 @@ inline vfloat vexp(vfloat x) {
     const vfloat p = exp_taylor(r);
     return vfloat(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(__m512(x), lo, _CMP_NLT_UQ), _mm512_scalef_ps(__m512(p), k)));
 #else
-    const vfloat lo = vsplat<vfloat>(-87.0f), hi = vsplat<vfloat>(88.0f);
-    vfloat xc = vmin(vmax(x, lo), hi);
+    const vfloat lo = vsplat<vfloat>(-87.0f);
+    vfloat xc = vmax(x, lo);
+    if constexpr (Clamp) xc = vmin(xc, vsplat<vfloat>(88.0f));
     const float shifter = 12582912.0f;  // 1.5 * 2^23
     vfloat kf = xc * 1.44269504f + shifter;
     vint32 ki = vbitcast<vint32>(kf) - vbitcast<vint32>(vsplat<vfloat>(shifter));
@@ -212,7 +204,9 @@ inline vfloat vexp(vfloat x) {
 #endif
 }
 
-inline vfloat vexp_nonpositive(vfloat x) { return vexp(x); }
+template <class V> inline V vexp(V x) { return vexp_t<true>(x); }
+// exp for arguments at most 0 (or NaN), such as log-densities minus their maximum
+template <class V> inline V vexp_nonpositive(V x) { return vexp_t<false>(x); }
 
 // 1 / y for positive normal finite y, without the (slow, unpipelined) divider:
 // an integer guess within 13 % refined by Newton steps, each squaring the error.

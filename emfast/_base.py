@@ -72,6 +72,16 @@ def blas_on_one_thread():
                 _blas_state["limiter"] = None
 
 
+def check_n_samples(n_samples, n_components, where=""):
+    """ValueError unless there are at least as many samples as components (scikit-learn's message)."""
+    if n_samples < n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components{where} "
+            f"but got n_components = {n_components}, "
+            f"n_samples = {n_samples}"
+        )
+
+
 def check_sample_weight(sample_weight, n_samples):
     """Validated float64 weights of shape (n_samples,), or None for unit weights.
 

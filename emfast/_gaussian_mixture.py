@@ -159,12 +159,7 @@ class GaussianMixture(GaussianMixtureBase):
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             X = _base.as_kernel_input(X)
             data = _base.ArrayData(X, _base.check_sample_weight(sample_weight, X.shape[0]))
-        if data.n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {data.n_samples}"
-            )
+        _base.check_n_samples(data.n_samples, self.n_components)
         # MemoryError now for a model that cannot be allocated, before any work
         _base.core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
         try:

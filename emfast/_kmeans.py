@@ -41,13 +41,12 @@ def _identity_params(centers, covariance_type):
 
 
 def _sample(data, n_components, random_state):
-    """All rows, or a random sample of them, as in-memory data."""
+    """All rows, or a random sample of them: (the data to run Lloyd on, its rows in
+    float64 for k-means++ seeding, their weights)."""
     n, size = data.n_samples, sample_size(n_components)
-    if n <= size:
-        return data
-    rows = np.sort(random_state.choice(n, size, replace=False))
+    rows = np.arange(n) if n <= size else np.sort(random_state.choice(n, size, replace=False))
     X, w = data.take(rows)
-    return ArrayData(np.ascontiguousarray(X, dtype=data.dtype), w)
+    return (data if n <= size else ArrayData(np.ascontiguousarray(X, dtype=data.dtype), w)), X, w
 
 
 def _lloyd(data, centers, max_iter, threshold):
@@ -78,9 +77,7 @@ def _lloyd(data, centers, max_iter, threshold):
 def kmeans_stats(data, n_components, covariance_type, random_state, scale, max_iter=300, tol=1e-4):
     """Statistics (for covariance_type) of the k-means partition of the data."""
     threshold = tol * scale
-    sample = _sample(data, n_components, random_state)
-    X, w = sample.take(np.arange(sample.n_samples)) if sample is data else (sample.X, sample.sample_weight)
-    X = np.asarray(X, dtype=np.float64)
+    sample, X, w = _sample(data, n_components, random_state)
     # on a sample, k-means is cheap: keep the best of three starts (by inertia)
     best = None
     for _ in range(1 if sample is data else 3):

@@ -177,12 +177,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = _base.as_kernel_input(X)
         n_samples = X.shape[0]
-        if n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}"
-            )
+        _base.check_n_samples(n_samples, self.n_components)
         sample_weight = _base.check_sample_weight(sample_weight, n_samples)
         # a mini-batch must hold at least n_components rows to initialise from
         batch = max(min(self.batch_size, n_samples), self.n_components)
@@ -288,11 +283,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
 
     def _start(self, X, sample_weight):
         """Initialise the model from the first mini-batch."""
-        if X.shape[0] < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components in the first mini-batch "
-                f"but got n_components = {self.n_components}, n_samples = {X.shape[0]}"
-            )
+        _base.check_n_samples(X.shape[0], self.n_components, " in the first mini-batch")
         if not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
         self._repairs = {"jitter": 0.0, "reseeded": 0}

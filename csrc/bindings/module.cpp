@@ -16,6 +16,7 @@
 #endif
 
 #include "../core.hpp"
+#include "../simd.hpp"
 
 #ifndef EMFAST_MODULE
 #error "EMFAST_MODULE must name the extension module"
@@ -488,8 +489,18 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
         [](const std::string& fn, F64 x) {
             if (fn != "exp" && fn != "log") fail("_vector_math: fn must be 'exp' or 'log'");
             if (x.ndim() != 1) fail("_vector_math: x must be 1-D");
-            F64 out(x.shape(0));
-            emfast::vector_math(fn[0] == 'e' ? 'e' : 'l', x.data(), out.mutable_data(), x.shape(0));
+            using V = emfast::vdouble;
+            constexpr int64_t W = emfast::Simd<double>::W;
+            const int64_t n = x.shape(0);
+            F64 out(n);
+            const double* in = x.data();
+            double* res = out.mutable_data();
+            for (int64_t i = 0; i < n; i += W) {  // W at a time, the tail padded with 1
+                double a[W], b[W];
+                for (int64_t j = 0; j < W; ++j) a[j] = i + j < n ? in[i + j] : 1.0;
+                emfast::vstore(b, fn == "exp" ? emfast::vexp(emfast::vload<V>(a)) : emfast::vlog(emfast::vload<V>(a)));
+                for (int64_t j = 0; j < W && i + j < n; ++j) res[i + j] = b[j];
+            }
             return out;
         },
         py::arg("fn"), py::arg("x"), "The kernels' vectorised exp or log (log: positive normal x only), for tests.");

@@ -6,6 +6,8 @@
 // M-step statistics: S0, S1 and the lower triangle of S2 = sum w r d d^T.
 #pragma once
 
+#include <type_traits>
+
 #include "../chunk.hpp"
 
 namespace emfast {
@@ -67,6 +69,20 @@ inline void triangular_mahalanobis(const T* xt, int64_t B, const T* m, const T* 
     }
 }
 
+// Full covariance with D <= kSmallD has kernels with D fixed at compile time:
+// with_small_d calls f(std::integral_constant<int, D>{}) and returns true, or
+// returns false for larger D.
+constexpr int kSmallD = 4;
+template <class F> inline bool with_small_d(int64_t D, F&& f) {
+    switch (D) {
+        case 1: f(std::integral_constant<int, 1>{}); return true;
+        case 2: f(std::integral_constant<int, 2>{}); return true;
+        case 3: f(std::integral_constant<int, 3>{}); return true;
+        case 4: f(std::integral_constant<int, 4>{}); return true;
+        default: return false;
+    }
+}
+
 // Full covariance with D <= 4: the log-densities cst_k - ||(x - m_k) P_k||^2 / 2
 // in registers, with P_k scaled by sqrt(1/2) so that each squared column is one
 // FMA off the constant.
@@ -92,17 +108,6 @@ template <class T, int D> inline void small_log_density(const Model<T>& md, cons
             }
             vstore(Lk + v, acc);
         }
-    }
-}
-
-template <class T>
-inline bool small_log_density_d(const Model<T>& md, const T* xt, int64_t B, T* L) {
-    switch (md.D()) {
-        case 1: small_log_density<T, 1>(md, xt, B, L); return true;
-        case 2: small_log_density<T, 2>(md, xt, B, L); return true;
-        case 3: small_log_density<T, 3>(md, xt, B, L); return true;
-        case 4: small_log_density<T, 4>(md, xt, B, L); return true;
-        default: return false;
     }
 }
 
@@ -132,18 +137,6 @@ inline void small_moments(const T* xt, int64_t B, const T* m, const T* r, double
     }
 }
 
-template <class T>
-inline bool small_moments_d(int64_t D, const T* xt, int64_t B, const T* m, const T* r, double& s0, double* s1,
-                            double* s2, int64_t ld) {
-    switch (D) {
-        case 1: small_moments<T, 1>(xt, B, m, r, s0, s1, s2, ld); return true;
-        case 2: small_moments<T, 2>(xt, B, m, r, s0, s1, s2, ld); return true;
-        case 3: small_moments<T, 3>(xt, B, m, r, s0, s1, s2, ld); return true;
-        case 4: small_moments<T, 4>(xt, B, m, r, s0, s1, s2, ld); return true;
-        default: return false;
-    }
-}
-
 template <class T> struct FullKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
         triangular_mahalanobis(xt, B, md.mean(k), md.prec(k), md.D(), out);
@@ -155,7 +148,10 @@ template <class T> struct FullKernel {
                            Workspace<T>& ws, Acc& acc) {
         const Dims<T>& dm = md.dims;
         const T* m = md.mean(k);
-        if (small_moments_d(dm.D, ch.xt, ch.B, m, r, acc.s0[size_t(k)], acc.s1k(k), acc.s2k(k), dm.Da)) return;
+        if (with_small_d(dm.D, [&](auto d) {
+                small_moments<T, d()>(ch.xt, ch.B, m, r, acc.s0[size_t(k)], acc.s1k(k), acc.s2k(k), dm.Da);
+            }))
+            return;
         // outer products over the n rows that count, or dot products over all B
         // rows of the columns: whichever does fewer multiply-adds
         if (dm.row_major && double(n) * double(dm.Da * dm.Da) < 1.3 * double(ch.B) * double(dm.D * dm.D)) {
