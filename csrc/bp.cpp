@@ -31,6 +31,7 @@
 #include <omp.h>
 #endif
 
+#include "parallel.hpp"
 #include "simd.hpp"
 
 namespace emfast {
@@ -43,21 +44,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// Threads for `work` units (about a multiply-add each) per sweep. Asked for
-// explicitly (requested > 0): that many. By default: OpenMP's count, but at
-// most one thread per 2^20 units, so that a sweep of a small problem (well
-// under a millisecond) does not wait at its barriers for a thread that the OS
-// has preempted on a busy machine. Results do not depend on the thread count.
+// Threads for `work` units (about a multiply-add each) per sweep.
 int thread_count(int requested, int64_t work) {
-#ifdef _OPENMP
-    if (requested > 0) return requested;
-    const int n = omp_get_max_threads();
-#else
-    (void)requested;
-    const int n = 1;
-#endif
-    const int64_t useful = std::max<int64_t>(work >> 20, 1);
-    return int(std::max<int64_t>(1, std::min<int64_t>(n, useful)));
+    Exec ex;
+    ex.n_threads = requested;
+    return emfast::thread_count(ex, work, double(work));
 }
 
 // Work per sweep: the bag terms are O(B^2) per bag, a message costs ~20 units.
@@ -69,28 +60,6 @@ int64_t sweep_work(const Bags& bags, int64_t nnz) {
     }
     return w;
 }
-
-// The first exception thrown inside a parallel region, rethrown after it: no
-// exception ever leaves an OpenMP region.
-class ErrorSlot {
-   public:
-    template <class F> void run(F&& f) noexcept {
-        try {
-            f();
-        } catch (...) {
-#ifdef _OPENMP
-#pragma omp critical(emfast_bp_error)
-#endif
-            if (!error_) error_ = std::current_exception();
-        }
-    }
-    void rethrow() const {
-        if (error_) std::rethrow_exception(error_);
-    }
-
-   private:
-    std::exception_ptr error_;
-};
 
 inline double clip_logodds(double x) { return std::min(std::max(x, -kInfLogOdds), kInfLogOdds); }
 

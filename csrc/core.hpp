@@ -1,7 +1,7 @@
 // The public C++ interface of the emfast kernels (no Python here).
 //
 // Everything is built on one primitive, a pass over the rows of X that yields
-// mergeable sufficient statistics (DESIGN.md):
+// mergeable sufficient statistics (docs/design.md):
 //   S0_k = sum w r_k,  S1_k = sum w r_k (x - c_k),  S2_k = sum w r_k (x - c_k)(x - c_k)^T
 // (diagonal / scalar / pooled for diag, spherical, tied), centred on c_k and
 // accumulated in float64 whatever the input dtype.
@@ -13,15 +13,39 @@
 #include <string>
 #include <vector>
 
+#include "parallel.hpp"
+
 namespace emfast {
 
 enum class Cov : int { Full = 0, Tied = 1, Diag = 2, Spherical = 3 };
 
-Cov parse_cov(const std::string& name);
-const char* cov_name(Cov cov);
+inline Cov parse_cov(const std::string& name) {
+    if (name == "full") return Cov::Full;
+    if (name == "tied") return Cov::Tied;
+    if (name == "diag") return Cov::Diag;
+    if (name == "spherical") return Cov::Spherical;
+    throw std::invalid_argument("covariance_type must be one of 'full', 'tied', 'diag', 'spherical', got '" + name +
+                                "'");
+}
+
+inline const char* cov_name(Cov cov) {
+    switch (cov) {
+        case Cov::Full: return "full";
+        case Cov::Tied: return "tied";
+        case Cov::Diag: return "diag";
+        default: return "spherical";
+    }
+}
 
 // Number of doubles of a covariance-shaped array (covariances_, precisions_cholesky_).
-int64_t cov_size(Cov cov, int64_t K, int64_t D);
+inline int64_t cov_size(Cov cov, int64_t K, int64_t D) {
+    switch (cov) {
+        case Cov::Full: return K * D * D;
+        case Cov::Tied: return D * D;
+        case Cov::Diag: return K * D;
+        default: return K;
+    }
+}
 // Number of doubles of the second-order statistic.
 inline int64_t s2_size(Cov cov, int64_t K, int64_t D) { return cov_size(cov, K, D); }
 
@@ -66,8 +90,8 @@ struct Stats {
 // With `hard`, each row is given wholly to its most probable component (ties:
 // the first), and loglik sums w * max_k log(pi_k N(x | k)): with identity
 // precisions and equal weights that is a k-means (Lloyd) step.
-void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift,
-             int n_threads, int n_worst, bool hard, Stats& out);
+void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, const Exec& ex,
+             int n_worst, bool hard, Stats& out);
 
 // A statistics pass with fixed responsibilities: hard `labels` (-1 = none) or
 // soft `resp` (N x K, the dtype of X, any strides); exactly one is given.
@@ -77,7 +101,7 @@ struct Resp {
     int64_t row_stride = 0, col_stride = 0;
 };
 void fixed_pass(const Data& X, const double* sample_weight, const Resp& resp, Cov cov, int64_t K,
-                const double* centers, const double* shift, int n_threads, Stats& out);
+                const double* centers, const double* shift, const Exec& ex, Stats& out);
 
 // Read-only passes. `out` has the dtype of X (int64 for Predict).
 enum class Score : int {
@@ -88,7 +112,7 @@ enum class Score : int {
     WeightedLogProb = 4,  // N x K: log pi_k + log N(x | k)
     Mahalanobis = 5,      // N x K: squared Mahalanobis distances
 };
-void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, int n_threads);
+void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, const Exec& ex);
 
 // The M-step: statistics -> parameters (float64 throughout).
 struct MStepResult {
@@ -104,8 +128,5 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
 void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, double* prec_chol,
                         double scale, double* jitter);
 
-int max_threads();
-bool have_openmp();
-const char* simd_name();
 
 }  // namespace emfast

@@ -7,33 +7,6 @@
 
 namespace emfast {
 
-Cov parse_cov(const std::string& name) {
-    if (name == "full") return Cov::Full;
-    if (name == "tied") return Cov::Tied;
-    if (name == "diag") return Cov::Diag;
-    if (name == "spherical") return Cov::Spherical;
-    throw std::invalid_argument("covariance_type must be one of 'full', 'tied', 'diag', 'spherical', got '" + name +
-                                "'");
-}
-
-const char* cov_name(Cov cov) {
-    switch (cov) {
-        case Cov::Full: return "full";
-        case Cov::Tied: return "tied";
-        case Cov::Diag: return "diag";
-        default: return "spherical";
-    }
-}
-
-int64_t cov_size(Cov cov, int64_t K, int64_t D) {
-    switch (cov) {
-        case Cov::Full: return K * D * D;
-        case Cov::Tied: return D * D;
-        case Cov::Diag: return K * D;
-        default: return K;
-    }
-}
-
 namespace {
 
 // The smallest variance (Cholesky pivot) a model keeps: its precision (1e301)

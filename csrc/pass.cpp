@@ -2,14 +2,9 @@
 // from fixed responsibilities (initialisation), and read-only scoring.
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <memory>
 #include <type_traits>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "chunk.hpp"
 #include "covariance/diag.hpp"
@@ -19,35 +14,7 @@
 
 namespace emfast {
 
-int max_threads() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-bool have_openmp() {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
-}
-
-const char* simd_name() { return EMFAST_SIMD_NAME; }
-
 namespace {
-
-// Threads for a pass: as asked (or OpenMP's default), but no more than there
-// are work items, and one per ~1 million operations at most: waking a thread
-// costs more than that saves on a small pass (partial_fit on a mini-batch).
-int thread_count(int requested, int64_t work_items, double work) {
-    int n = requested > 0 ? requested : max_threads();
-    n = int(std::min<int64_t>(n, std::max<int64_t>(work_items, 1)));
-    n = int(std::min<double>(n, std::max(1.0, work / 4e5)));
-    return std::max(n, 1);
-}
 
 // ---------------------------------------------------------------- accumulators
 
@@ -269,35 +236,20 @@ void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const 
 // Runs body(chunk, workspace, block_acc) over all chunks, a block at a time per
 // thread, then adds the blocks' statistics into `total` in block order.
 template <class T, class Body>
-void reduce_over_blocks(const Geometry& g, int n_threads, const Dims<T>& dims, int64_t K, Acc& total, int cap,
+void reduce_over_blocks(const Geometry& g, const Exec& ex, const Dims<T>& dims, int64_t K, Acc& total, int cap,
                         Body body) {
-    const int nt = thread_count(n_threads, g.n_blocks, g.work);
+    const int nt = thread_count(ex, g.n_blocks, g.work);
     std::vector<Workspace<T>> ws;
     ws.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) ws.emplace_back(dims, K, g.B);
     std::vector<std::unique_ptr<Acc>> parts(static_cast<size_t>(g.n_blocks));
-    std::exception_ptr error;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-#endif
-    for (int64_t b = 0; b < g.n_blocks; ++b) {
-#ifdef _OPENMP
-        Workspace<T>& w = ws[size_t(omp_get_thread_num())];
-#else
-        Workspace<T>& w = ws[0];
-#endif
-        try {
-            auto a = std::make_unique<Acc>(total.cov, total.K, total.D, total.Da, cap);
-            for (int64_t c = g.block_begin(b); c < g.block_begin(b + 1); ++c) body(c, w, *a);
-            parts[size_t(b)] = std::move(a);
-        } catch (...) {
-#ifdef _OPENMP
-#pragma omp critical(emfast_error)
-#endif
-            if (!error) error = std::current_exception();
-        }
-    }
-    if (error) std::rethrow_exception(error);
+    Interruption intr(ex);
+    parallel_for(g.n_blocks, nt, intr, [&](int64_t b, int thread) {
+        auto a = std::make_unique<Acc>(total.cov, total.K, total.D, total.Da, cap);
+        for (int64_t c = g.block_begin(b); c < g.block_begin(b + 1) && !intr.check(); ++c)
+            body(c, ws[size_t(thread)], *a);
+        parts[size_t(b)] = std::move(a);
+    });
     for (const auto& a : parts) acc_add(total, *a, cap);
 }
 
@@ -310,7 +262,7 @@ template <class T> Chunk<T> load_chunk(const Data& X, const Model<T>& md, const 
 }
 
 template <class T, class Kernel>
-void em_pass_t(const Data& X, const double* sw, const Params& p, const double* shift, int n_threads, int n_worst,
+void em_pass_t(const Data& X, const double* sw, const Params& p, const double* shift, const Exec& ex, int n_worst,
                bool hard, Stats& out) {
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
@@ -318,7 +270,7 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     const int group = product_group<T>(p.K);
-    reduce_over_blocks<T>(g, n_threads, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
+    reduce_over_blocks<T>(g, ex, md.dims, p.K, total, n_worst, [&](int64_t c, Workspace<T>& ws, Acc& a) {
         const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* L = ws.L.data();
@@ -366,11 +318,11 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
 
 template <class T, class Kernel>
 void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, int64_t K, const double* centers,
-                  const double* shift, int n_threads, Stats& out) {
+                  const double* shift, const Exec& ex, Stats& out) {
     const Model<T> md(cov, K, X.d, centers, shift);
     const Geometry g = make_geometry(X.n, X.d, K, cov);
     Acc total(cov, K, X.d, md.dims.Da, 0);
-    reduce_over_blocks<T>(g, n_threads, md.dims, K, total, 0, [&](int64_t c, Workspace<T>& ws, Acc& a) {
+    reduce_over_blocks<T>(g, ex, md.dims, K, total, 0, [&](int64_t c, Workspace<T>& ws, Acc& a) {
         const Chunk<T> ch = load_chunk(X, md, g, c, md.dims, ws);
         const int64_t r0 = g.chunk_begin(c), B = g.B;
         T* R = ws.L.data();
@@ -399,25 +351,19 @@ void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, in
 }
 
 template <class T, class Kernel>
-void score_pass_t(const Data& X, const Params& p, const double* shift, Score what, void* out_, int n_threads) {
+void score_pass_t(const Data& X, const Params& p, const double* shift, Score what, void* out_, const Exec& ex) {
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
-    const int nt = thread_count(n_threads, g.n_chunks, g.work);
+    const int nt = thread_count(ex, g.n_chunks, g.work);
     Dims<T> dims = md.dims;
     dims.row_major = false;  // no statistics here
     std::vector<Workspace<T>> wss;
     wss.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) wss.emplace_back(dims, p.K, g.B);
     const int64_t K = p.K;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
-#endif
-    for (int64_t c = 0; c < g.n_chunks; ++c) {
-#ifdef _OPENMP
-        Workspace<T>& ws = wss[size_t(omp_get_thread_num())];
-#else
-        Workspace<T>& ws = wss[0];
-#endif
+    Interruption intr(ex);
+    parallel_for(g.n_chunks, nt, intr, [&](int64_t c, int thread) {
+        Workspace<T>& ws = wss[size_t(thread)];
         const Chunk<T> ch = load_chunk(X, md, g, c, dims, ws);
         const int64_t r0 = g.chunk_begin(c), rows = ch.rows, B = g.B;
         T* L = ws.L.data();
@@ -426,7 +372,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
             T* out = static_cast<T*>(out_) + r0 * K;
             for (int64_t b = 0; b < rows; ++b)
                 for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
-            continue;
+            return;
         }
         chunk_log_density<T, Kernel>(md, ch.xt, B, L);
         if (what == Score::Predict) {
@@ -438,13 +384,13 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
                 // -1: no finite log-density (the distances overflowed); the caller recomputes the row
                 out[b] = L[best * B + b] > -std::numeric_limits<T>::infinity() ? best : -1;
             }
-            continue;
+            return;
         }
         T* out = static_cast<T*>(out_) + (what == Score::LogProbNorm ? r0 : r0 * K);
         if (what == Score::WeightedLogProb || what == Score::LogResp) {
             for (int64_t b = 0; b < rows; ++b)
                 for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
-            if (what == Score::WeightedLogProb) continue;
+            if (what == Score::WeightedLogProb) return;
         }
         T* w = ws.w.data();
         T* lse = ws.rd.data();
@@ -459,7 +405,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
             for (int64_t b = 0; b < rows; ++b)
                 for (int64_t k = 0; k < K; ++k) out[b * K + k] = L[k * B + b];
         }
-    }
+    });
 }
 
 template <class T> struct Tag {
@@ -489,23 +435,23 @@ template <class F> void dispatch(bool is_float, Cov cov, F&& f) {
 
 }  // namespace
 
-void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, int n_threads,
+void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, const Exec& ex,
              int n_worst, bool hard, Stats& out) {
     dispatch(X.is_float, p.cov, [&](auto t, auto k) {
-        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, n_threads, n_worst, hard, out);
+        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, ex, n_worst, hard, out);
     });
 }
 
 void fixed_pass(const Data& X, const double* sample_weight, const Resp& resp, Cov cov, int64_t K,
-                const double* centers, const double* shift, int n_threads, Stats& out) {
+                const double* centers, const double* shift, const Exec& ex, Stats& out) {
     dispatch(X.is_float, cov, [&](auto t, auto k) {
-        fixed_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, resp, cov, K, centers, shift, n_threads, out);
+        fixed_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, resp, cov, K, centers, shift, ex, out);
     });
 }
 
-void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, int n_threads) {
+void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, const Exec& ex) {
     dispatch(X.is_float, p.cov, [&](auto t, auto k) {
-        score_pass_t<EMFAST_TYPES(t, k)>(X, p, shift, what, out, n_threads);
+        score_pass_t<EMFAST_TYPES(t, k)>(X, p, shift, what, out, ex);
     });
 }
 

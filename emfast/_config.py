@@ -20,7 +20,7 @@ def get_config():
         "sanitize": _build_info.sanitize,
         "openmp": bool(core.openmp),
         "threads": int(core.max_threads()),
-        "simd": core.simd,
+        "simd": core.simd(),
         "simd_variant": variant,
         "simd_variants_built": list(_build_info.variants),
         "simd_variants_supported": supported_variants(),

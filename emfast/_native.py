@@ -1,15 +1,18 @@
-"""Load the kernel module built for the best instruction set this CPU supports.
+"""Load the kernels built for the best instruction set this CPU supports.
 
-meson builds the same C++ kernels once per instruction set (``_core_baseline``,
-``_core_avx2``, ``_core_avx512`` on x86-64). Setting the environment variable
-``EMFAST_SIMD`` to one of those names forces a variant (for tests and
-benchmarks); asking for one the CPU cannot run is an error.
+meson builds the SIMD kernels once per instruction set (``_kernels_baseline``,
+``_kernels_avx2``, ``_kernels_avx512`` on x86-64) and everything else once
+(``_core``). At import, the best variant this CPU runs is handed to ``_core``,
+which calls its kernels. Setting the environment variable ``EMFAST_SIMD`` to
+one of those names forces a variant (for tests and benchmarks); asking for one
+the CPU cannot run is an error.
 """
 
+import contextlib
 import importlib
 import os
 
-from . import _build_info
+from . import _build_info, _core
 
 _REQUIRES = {
     "avx512": ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl"),
@@ -19,17 +22,12 @@ _REQUIRES = {
 _PREFERENCE = ("avx512", "avx2", "baseline")
 
 
-def _load(name):
-    return importlib.import_module(f"emfast._core_{name}")
-
-
 def supported_variants():
     """The kernel variants built into this install that this CPU can run."""
-    probe = _load("baseline")
     return [
         v
         for v in _PREFERENCE
-        if v in _build_info.variants and all(probe.cpu_supports(f) for f in _REQUIRES[v])
+        if v in _build_info.variants and all(_core.cpu_supports(f) for f in _REQUIRES[v])
     ]
 
 
@@ -47,4 +45,17 @@ def _choose():
 
 
 variant = _choose()
-core = _load(variant)
+_core.use_kernels(importlib.import_module(f"emfast._kernels_{variant}").table)
+core = _core
+
+
+@contextlib.contextmanager
+def using_variant(name):
+    """Run _core on another built variant's kernels within the block (for tests)."""
+    if name not in supported_variants():
+        raise ValueError(f"kernel variant {name!r} is not available here")
+    _core.use_kernels(importlib.import_module(f"emfast._kernels_{name}").table)
+    try:
+        yield _core
+    finally:
+        _core.use_kernels(importlib.import_module(f"emfast._kernels_{variant}").table)

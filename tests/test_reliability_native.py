@@ -2,16 +2,14 @@
 overflow of N*D, N*K, K*D*D; more memory than the machine has) before touching
 memory: hostile arguments are a ValueError, TypeError or MemoryError, never a crash.
 
-These call the kernel modules directly (emfast._core_<isa>, every variant built),
+These call the bindings directly (emfast._core, on every kernel variant built),
 as the estimators are not the only way to reach them.
 """
-
-import importlib
 
 import numpy as np
 import pytest
 
-from emfast._native import supported_variants
+from emfast._native import supported_variants, using_variant
 
 VARIANTS = supported_variants()
 GOOD = dict(
@@ -25,7 +23,8 @@ GOOD = dict(
 
 @pytest.fixture(params=VARIANTS)
 def core(request):
-    return importlib.import_module(f"emfast._core_{request.param}")
+    with using_variant(request.param) as core:
+        yield core
 
 
 def score(core, X=None, log_weights=None, means=None, pc=None, cov="full", shift=None, what="proba", n_threads=0):

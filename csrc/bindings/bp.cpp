@@ -6,15 +6,15 @@
 #include <cmath>
 #include <string>
 
-#include "../bp.hpp"
+#include "common.hpp"
 
 namespace py = pybind11;
+using emfast_py::fail;
+using emfast_py::kernels;
 
 namespace {
 
 namespace bp = emfast::bp;
-
-[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 // A 1-D C-contiguous array of exactly type T (no silent conversion), of length n (-1: any).
 template <class T> py::array_t<T> vector_arg(const py::array& a, const char* name, int64_t n, const char* type) {
@@ -79,7 +79,7 @@ py::dict bp_run(const py::array& indptr, const py::array& indices, const py::arr
     bp::Result r;
     {
         py::gil_scoped_release nogil;
-        r = bp::run(g, ba.bags, opt);
+        r = kernels().bp_run(g, ba.bags, opt);
     }
     py::array_t<double> marg(n);
     std::copy(r.marginals.begin(), r.marginals.end(), marg.mutable_data());
@@ -102,7 +102,7 @@ py::array_t<double> bp_exact_bag_messages(const py::array& cavity, const py::arr
     const double* c = cav.data();
     {
         py::gil_scoped_release nogil;
-        bp::exact_bag_messages(ba.bags, n, bag_weight, c, o, n_threads);
+        kernels().bp_exact_bag_messages(ba.bags, n, bag_weight, c, o, n_threads);
     }
     return out;
 }

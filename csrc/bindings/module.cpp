@@ -1,5 +1,6 @@
 // pybind11 bindings: check every array at the boundary, release the GIL, call
-// the kernels. Built once per instruction set as emfast._core_<isa>.
+// the kernels of the instruction set chosen at import (emfast._native) through
+// their table (csrc/kernels.hpp). Built once, as emfast._core.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -16,24 +17,33 @@
 #endif
 
 #include "../core.hpp"
-#include "../simd.hpp"
+#include "common.hpp"
 
-#ifndef EMFAST_MODULE
-#error "EMFAST_MODULE must name the extension module"
-#endif
 #ifndef EMFAST_COMPILER
 #define EMFAST_COMPILER "unknown"
 #endif
 
 namespace py = pybind11;
 using emfast::Cov;
+using emfast_py::fail;
+using emfast_py::kernels;
+using emfast_py::python_exec;
+using emfast_py::without_gil;
 using Array = py::array;
 using F64 = py::array_t<double, py::array::c_style>;
 void register_bp(py::module_& m);  // csrc/bindings/bp.cpp
 
 namespace {
 
-[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+const emfast::KernelTable* g_kernels = nullptr;
+
+void use_kernels(const py::capsule& table) {
+    auto* t = static_cast<const emfast::KernelTable*>(table.get_pointer());
+    if (!t || t->abi != emfast::kKernelAbi || t->sizeof_stats != sizeof(emfast::Stats) ||
+        t->sizeof_exec != sizeof(emfast::Exec))
+        throw py::import_error("emfast: the kernel module does not match emfast._core (rebuild emfast)");
+    g_kernels = t;
+}
 
 // 4 for native float32, 8 for native float64, 0 otherwise (dtype objects are
 // not unique, so compare their properties rather than their identity).
@@ -285,10 +295,8 @@ py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log
     if (n_worst < 0 || n_worst > 1 << 20) fail("n_worst out of range");
     check_pass_memory(data.n, data.d, pa.p.K, pa.p.cov, 0, n_threads);
     emfast::Stats st;
-    {
-        py::gil_scoped_release nogil;
-        emfast::em_pass(data, w, pa.p, shift.data(), n_threads, n_worst, hard, st);
-    }
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] { kernels().em_pass(data, w, pa.p, shift.data(), ex, n_worst, hard, st); });
     return stats_to_dict(st);
 }
 
@@ -329,10 +337,8 @@ py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::o
         r.col_stride = rsp.strides(1) / item;
     }
     emfast::Stats st;
-    {
-        py::gil_scoped_release nogil;
-        emfast::fixed_pass(data, w, r, c, K, centers.data(), shift.data(), n_threads, st);
-    }
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] { kernels().fixed_pass(data, w, r, c, K, centers.data(), shift.data(), ex, st); });
     return stats_to_dict(st);
 }
 
@@ -362,10 +368,8 @@ Array score(const Array& X, const F64& log_weights, const F64& means, const F64&
     else
         out = data.is_float ? Array(py::array_t<float>({data.n, K})) : Array(py::array_t<double>({data.n, K}));
     void* o = out.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        emfast::score_pass(data, pa.p, shift.data(), s, o, n_threads);
-    }
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] { kernels().score_pass(data, pa.p, shift.data(), s, o, ex); });
     return out;
 }
 
@@ -463,8 +467,15 @@ int64_t plan_memory(int64_t n_samples, int64_t n_features, int64_t n_components,
 
 }  // namespace
 
-PYBIND11_MODULE(EMFAST_MODULE, m) {
-    m.doc() = "emfast kernels, built for one instruction set (see emfast.show_config())";
+const emfast::KernelTable& emfast_py::kernels() {
+    if (!g_kernels) throw std::runtime_error("emfast._core: no kernel module loaded (import emfast)");
+    return *g_kernels;
+}
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "emfast's bindings; the SIMD kernels come from emfast._kernels_<isa> (see emfast.show_config())";
+    m.def("use_kernels", &use_kernels, py::arg("table"), "Call the kernels of this table (a _kernels_<isa> module's).");
+    m.def("simd", [] { return std::string(kernels().simd); }, "The instruction set of the kernels in use.");
     m.def("em_pass", &em_pass, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
           py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           py::arg("n_worst") = 0, py::arg("hard") = false,
@@ -489,18 +500,8 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
         [](const std::string& fn, F64 x) {
             if (fn != "exp" && fn != "log") fail("_vector_math: fn must be 'exp' or 'log'");
             if (x.ndim() != 1) fail("_vector_math: x must be 1-D");
-            using V = emfast::vdouble;
-            constexpr int64_t W = emfast::Simd<double>::W;
-            const int64_t n = x.shape(0);
-            F64 out(n);
-            const double* in = x.data();
-            double* res = out.mutable_data();
-            for (int64_t i = 0; i < n; i += W) {  // W at a time, the tail padded with 1
-                double a[W], b[W];
-                for (int64_t j = 0; j < W; ++j) a[j] = i + j < n ? in[i + j] : 1.0;
-                emfast::vstore(b, fn == "exp" ? emfast::vexp(emfast::vload<V>(a)) : emfast::vlog(emfast::vload<V>(a)));
-                for (int64_t j = 0; j < W && i + j < n; ++j) res[i + j] = b[j];
-            }
+            F64 out(x.shape(0));
+            kernels().vector_math(fn == "exp" ? 0 : 1, x.data(), x.shape(0), out.mutable_data());
             return out;
         },
         py::arg("fn"), py::arg("x"), "The kernels' vectorised exp or log (log: positive normal x only), for tests.");
@@ -520,7 +521,6 @@ PYBIND11_MODULE(EMFAST_MODULE, m) {
             return false;
         },
         py::arg("feature"), "Whether the CPU and the OS support an x86 instruction-set extension.");
-    m.attr("simd") = emfast::simd_name();
     m.attr("openmp") = emfast::have_openmp();
     m.attr("compiler") = EMFAST_COMPILER;
     register_bp(m);

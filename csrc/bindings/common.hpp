@@ -1,0 +1,47 @@
+// What the binding files of emfast._core share: the kernel table in use, and
+// running a kernel with the GIL released and Ctrl-C honoured.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "../kernels.hpp"
+
+namespace emfast_py {
+
+namespace py = pybind11;
+
+[[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// The kernel table chosen at import (emfast._native); ImportError-like before.
+const emfast::KernelTable& kernels();
+
+// An Exec whose poll checks for a pending signal (Ctrl-C) with the GIL held:
+// Python runs the handler, which usually raises KeyboardInterrupt.
+inline emfast::Exec python_exec(int n_threads) {
+    emfast::Exec ex;
+    ex.n_threads = n_threads;
+    ex.poll = [] {
+        py::gil_scoped_acquire gil;
+        return PyErr_CheckSignals() != 0;
+    };
+    return ex;
+}
+
+// Runs f() with the GIL released; an interruption becomes the pending Python
+// exception (KeyboardInterrupt), raised once the GIL is held again.
+template <class F> auto without_gil(F&& f) -> decltype(f()) {
+    {
+        py::gil_scoped_release nogil;
+        try {
+            return f();
+        } catch (const emfast::Interrupted&) {
+        }
+    }
+    // poll stopped the kernel because PyErr_CheckSignals set an exception
+    if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+}
+
+}  // namespace emfast_py

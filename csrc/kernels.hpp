@@ -1,0 +1,37 @@
+// The kernels compiled once per instruction set, as a table of entry points.
+//
+// Only the SIMD kernels (the passes over X and belief propagation) are built
+// once per instruction set, each into its own small extension module
+// emfast._kernels_<isa>; everything else (bindings, M-step) is built once into
+// emfast._core, which calls the kernels of the variant chosen at import time
+// through this table. Each variant lives in its own shared object, loaded only
+// on a CPU that supports it, so no code compiled for one instruction set is
+// ever linked into another's.
+#pragma once
+
+#include "bp.hpp"
+#include "core.hpp"
+
+namespace emfast {
+
+// Bumped whenever the table or the types it passes change.
+constexpr int kKernelAbi = 1;
+
+struct KernelTable {
+    int abi;
+    const char* simd;  // the instruction set the table was compiled for
+    size_t sizeof_stats, sizeof_exec;
+    void (*em_pass)(const Data&, const double*, const Params&, const double*, const Exec&, int, bool, Stats&);
+    void (*fixed_pass)(const Data&, const double*, const Resp&, Cov, int64_t, const double*, const double*,
+                       const Exec&, Stats&);
+    void (*score_pass)(const Data&, const Params&, const double*, Score, void*, const Exec&);
+    // The kernels' vectorised exp (fn = 0) or log (fn = 1) of n doubles, for tests.
+    void (*vector_math)(int fn, const double* x, int64_t n, double* out);
+    bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&);
+    void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, int);
+};
+
+// The table of this build's instruction set (defined in kernels.cpp).
+const KernelTable* kernel_table();
+
+}  // namespace emfast
