@@ -1,10 +1,10 @@
 // The kernels compiled once per instruction set, as a table of entry points.
 //
-// Only the SIMD kernels (the passes over X and belief propagation) are built
-// once per instruction set, each into its own small extension module
-// emfast._kernels_<isa>; everything else (bindings, M-step) is built once into
-// emfast._core, which calls the kernels of the variant chosen at import time
-// through this table. Each variant lives in its own shared object, loaded only
+// Only the kernels (the passes over X, belief propagation, and the M-step,
+// whose floating-point contractions follow the instruction set) are built once
+// per instruction set, each into its own small extension module
+// emfast._kernels_<isa>; the bindings are built once into emfast._core, which
+// calls the kernels of the variant chosen at import time through this table. Each variant lives in its own shared object, loaded only
 // on a CPU that supports it, so no code compiled for one instruction set is
 // ever linked into another's.
 #pragma once
@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 1;
+constexpr int kKernelAbi = 2;
 
 struct KernelTable {
     int abi;
@@ -27,6 +27,8 @@ struct KernelTable {
     void (*score_pass)(const Data&, const Params&, const double*, Score, void*, const Exec&);
     // The kernels' vectorised exp (fn = 0) or log (fn = 1) of n doubles, for tests.
     void (*vector_math)(int fn, const double* x, int64_t n, double* out);
+    MStepResult (*m_step)(const Stats&, const double*, double, double, double);
+    void (*precision_cholesky)(Cov, int64_t, int64_t, double*, double*, double, double*);
     bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&);
     void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, int);
 };

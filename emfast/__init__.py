@@ -12,7 +12,7 @@ except ImportError as exc:  # importing a source checkout that was never built
         f"emfast at {__path__[0]} is not built: install it with `pip install .` and "
         "import it from outside the source tree (the `pytest` command does this)."
     ) from exc
-from ._base import DegenerateComponentWarning
+from ._em import DegenerateComponentWarning
 from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture

@@ -1,8 +1,8 @@
 """emfast.GaussianMixtureClassifier: one Gaussian mixture per class.
 
-A generative classifier and an out-of-distribution scorer
-(../shared/specs/mahalanobis-ood.md): class c is modelled by a mixture
-(pi_ck, mu_ck, Sigma_ck), fitted by emfast's EM engine, and
+A generative classifier and an out-of-distribution scorer (Mahalanobis scores
+as in Lee et al., NeurIPS 2018, with a mixture per class): class c is
+modelled by a mixture (pi_ck, mu_ck, Sigma_ck), fitted by emfast's EM engine, and
 
     log p(x, c)          = log prior_c + log p(x | c)
     score_samples(x)     = log sum_c prior_c p(x | c)          (higher: in distribution)
@@ -20,8 +20,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _base, _overflow
-from ._base import COVARIANCE_TYPES
+from . import _overflow
+from ._data import score_array
+from ._mixture import COVARIANCE_TYPES
+from ._stats import Params
+from ._validation import as_kernel_input, check_sample_weight, check_X
 from ._gaussian_mixture import GaussianMixture
 
 
@@ -101,9 +104,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        X = _base.as_kernel_input(X)
+        X = as_kernel_input(X)
         check_classification_targets(y)
-        sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         self.classes_, y_index = np.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
         if n_classes < 2:
@@ -151,7 +154,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_X(self, X):
         check_is_fitted(self)
-        return _base.check_X(self, X, reset=False)
+        return check_X(self, X, reset=False)
 
     def _joint_log_likelihood(self, X):
         """(n_samples, n_classes): log prior_c + log p(x | c), one kernel pass per class."""
@@ -159,7 +162,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             log_priors = np.log(self.priors_)
         jll = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
         for c, mixture in enumerate(self.mixtures_):
-            jll[:, c] = _base.score_pass(X, mixture._fitted_params(), self.covariance_type, "log_prob_norm")
+            jll[:, c] = score_array(X, mixture._fitted_params(), self.covariance_type, "log_prob_norm")
             jll[:, c] += log_priors[c]
         return jll
 
@@ -183,8 +186,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                         means.append(np.asarray(mixture.means_[k], dtype=np.float64))
                         factors.append(_overflow._factor(pc, self.covariance_type, k, X.shape[1]))
                         owner.append(c)
-            combined = {"weights": np.array(weights), "means": np.array(means),
-                        "precisions_cholesky": np.array(factors)}
+            factors = np.array(factors)
+            combined = Params(np.array(weights), np.array(means), factors, factors)
             proba = _overflow.overflow_rows(X[lost], combined, "full", "proba")
             per_class = np.zeros((lost.size, len(self.classes_)))
             np.add.at(per_class.T, np.array(owner), proba.T)
@@ -219,6 +222,6 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         X = self._check_X(X)
         score = np.full(X.shape[0], np.inf)
         for mixture in self.mixtures_:
-            d2 = _base.score_pass(X, mixture._fitted_params(), self.covariance_type, "mahalanobis")
+            d2 = score_array(X, mixture._fitted_params(), self.covariance_type, "mahalanobis")
             np.minimum(score, 0.5 * (d2 @ np.asarray(mixture.weights_, dtype=np.float64)), out=score)
         return score

@@ -9,9 +9,8 @@ Scoring a dask array returns a lazy dask array (map_blocks).
 
 import numpy as np
 
-from ._data import ArrayData, add_stats, finite_stats, native_params, params_shift, round_to
+from ._data import ArrayData, Data, finite_stats, score_array
 from ._kmeans import sample_size
-from ._native import core
 
 
 def _import_dask():
@@ -32,11 +31,9 @@ def _block(X):
 
 
 def _block_em_pass(X, w, offset, shift, params, covariance_type, n_worst, hard):
-    data = ArrayData(_block(X), w)
-    data._shift = shift  # the same for every block: their statistics add
-    log_weights, means, prec_chol = native_params(params)
-    st = core.em_pass(data.X, w, log_weights, means, prec_chol, covariance_type, shift, 0, n_worst, hard)
-    st["worst_row"] = st["worst_row"] + offset
+    # the same shift for every block: their statistics add
+    st = ArrayData(_block(X), w, shift=shift).em_pass(params, covariance_type, n_worst, hard)
+    st.worst_row = st.worst_row + offset
     return st
 
 
@@ -45,8 +42,12 @@ def _block_random_pass(X, w, seed, n_components, centers, covariance_type, shift
     return ArrayData(_block(X), w).random_resp_pass(rng, n_components, centers, covariance_type, shift)
 
 
-def _block_score(X, log_weights, means, prec_chol, covariance_type, shift, what):
-    return core.score(_block(X), log_weights, means, prec_chol, covariance_type, shift, what, 0)
+def _block_score(X, params, covariance_type, what):
+    return score_array(_block(X), params, covariance_type, what)
+
+
+def _add(a, b):
+    return a + b
 
 
 def _tree_sum(parts):
@@ -54,13 +55,13 @@ def _tree_sum(parts):
     dask, _ = _import_dask()
     while len(parts) > 1:
         parts = [
-            dask.delayed(add_stats)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            dask.delayed(_add)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
             for i in range(0, len(parts), 2)
         ]
     return parts[0]
 
 
-class DaskData:
+class DaskData(Data):
     """A dask array of rows (any chunking; blocks get whole rows) and weights."""
 
     def __init__(self, X, sample_weight=None):
@@ -76,7 +77,7 @@ class DaskData:
         self.offsets = np.r_[0, np.cumsum(X.chunks[0])].astype(np.int64)
         self.blocks = X.to_delayed().ravel().tolist()
         self.sample_weight = sample_weight
-        self._shift = None
+        super().__init__()
         if sample_weight is None:
             self.weight_blocks = [None] * len(self.blocks)
         else:
@@ -85,7 +86,7 @@ class DaskData:
     @classmethod
     def validated(cls, estimator, X, sample_weight):
         """Checks scikit-learn's validate_data would make, without computing X."""
-        from ._base import check_sample_weight
+        from ._validation import check_sample_weight
 
         if X.ndim != 2:
             raise ValueError(f"Expected 2D array, got {X.ndim}D array instead.")
@@ -112,17 +113,8 @@ class DaskData:
             )
         return cls(X)
 
-    def total_weight(self):
-        return float(self.n_samples if self.sample_weight is None else self.sample_weight.sum())
-
     def astype(self, dtype):
         return DaskData(self.X.astype(dtype), self.sample_weight)
-
-    @property
-    def shift(self):
-        if self._shift is None:
-            self._shift = round_to(self.head(1024).mean(axis=0), self.dtype)
-        return self._shift
 
     def _reduce(self, parts):
         dask, _ = _import_dask()
@@ -137,9 +129,6 @@ class DaskData:
             f(b, w, int(o), self.shift, p, covariance_type, n_worst, hard)
             for b, w, o in zip(self.blocks, self.weight_blocks, self.offsets)
         ])
-
-    def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
-        raise NotImplementedError("fixed responsibilities are not needed on dask arrays")
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
         """Random responsibilities, drawn on the workers from per-block seeds."""
@@ -172,17 +161,15 @@ class DaskData:
         return rows[picked]
 
     def score(self, params, covariance_type, what):
-        """A lazy dask array of per-sample outputs."""
-        log_weights, means, prec_chol = native_params(params)
-        K = means.shape[0]
-        shift = params_shift(params, self.dtype)
+        """A lazy dask array of per-sample outputs (the overflow fix-up included)."""
+        K = params.n_components
         if what in ("log_prob_norm", "predict"):
             dtype = np.int64 if what == "predict" else self.dtype
             return self.X.map_blocks(
-                _block_score, log_weights, means, prec_chol, covariance_type, shift, what,
+                _block_score, params, covariance_type, what,
                 dtype=dtype, drop_axis=1, meta=np.empty((0,), dtype=dtype),
             )
         return self.X.map_blocks(
-            _block_score, log_weights, means, prec_chol, covariance_type, shift, what,
+            _block_score, params, covariance_type, what,
             dtype=self.dtype, chunks=(self.X.chunks[0], (K,)), meta=np.empty((0, 0), dtype=self.dtype),
         )

@@ -1,38 +1,20 @@
 """The data a mixture is fitted on, as the EM engine sees it.
 
-Everything the fitting code does with X goes through one of these objects: a
-pass that returns mergeable statistics, a read-only scoring pass, or fetching a
-few rows. ArrayData wraps an in-memory or memory-mapped array without copying
-it; emfast._dask.DaskData does the same over the blocks of a Dask array.
+Everything the fitting code does with X goes through a ``Data`` object: a
+pass that returns mergeable statistics (emfast._stats.Stats), a read-only
+scoring pass, or fetching a few rows. ``ArrayData`` wraps an in-memory or
+memory-mapped array without copying it; emfast._dask.DaskData implements the
+same interface over the blocks of a Dask array.
 """
 
 import numpy as np
 
 from ._native import core
+from ._overflow import fix_overflowed
+from ._stats import Stats, round_to
 
 # rows of random responsibilities drawn at a time for init_params='random'
 _RANDOM_CHUNK = 65536
-
-
-def round_to(v, dtype):
-    """v rounded to dtype's precision, returned as float64."""
-    return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
-
-
-def native_params(params):
-    """(log_weights, means, precisions_cholesky) as C-contiguous float64."""
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(np.asarray(params["weights"], dtype=np.float64))
-    return (
-        np.ascontiguousarray(log_weights),
-        np.ascontiguousarray(params["means"], dtype=np.float64),
-        np.ascontiguousarray(params["precisions_cholesky"], dtype=np.float64),
-    )
-
-
-def params_shift(params, dtype):
-    """A point near the data for these parameters: the mixture's mean."""
-    return round_to(np.asarray(params["weights"]) @ np.asarray(params["means"]), dtype)
 
 
 class Float32Overflow(ArithmeticError):
@@ -42,7 +24,7 @@ class Float32Overflow(ArithmeticError):
 def finite_stats(stats, dtype):
     """The statistics, if finite; else float32 data is refitted in float64
     (Float32Overflow), and float64 data is a ValueError."""
-    if np.isfinite(stats["loglik"]) and all(np.isfinite(stats[k]).all() for k in ("s0", "s1", "s2")):
+    if stats.is_finite():
         return stats
     if dtype == np.float32:
         raise Float32Overflow
@@ -53,32 +35,17 @@ def finite_stats(stats, dtype):
     )
 
 
-def add_stats(a, b):
-    """Statistics of the union of two row sets (same centres)."""
-    out = dict(a)
-    for key in ("s0", "s1", "s2", "loglik", "weight"):
-        out[key] = a[key] + b[key]
-    if len(a.get("worst_row", ())) or len(b.get("worst_row", ())):
-        n = len(a["worst_row"])
-        values = np.r_[a["worst_value"], b["worst_value"]]
-        rows = np.r_[a["worst_row"], b["worst_row"]]
-        order = np.lexsort((rows, values))[: max(n, len(b["worst_row"]))]
-        out["worst_value"], out["worst_row"] = values[order], rows[order]
-    return out
+class Data:
+    """What the engine needs of a data set (n_samples rows of n_features, a dtype,
+    optional sample weights). Subclasses implement the passes."""
 
+    n_samples: int
+    n_features: int
+    dtype: np.dtype
+    sample_weight: "np.ndarray | None"
 
-class ArrayData:
-    """A NumPy array (or np.memmap) of float32/float64 rows and their weights."""
-
-    def __init__(self, X, sample_weight=None, shift=None):
-        self.X = X
-        self.sample_weight = sample_weight
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
-        self._shift = None if shift is None else round_to(shift, X.dtype)
-
-    def astype(self, dtype):
-        return ArrayData(self.X.astype(dtype), self.sample_weight)
+    def __init__(self, shift=None):
+        self._shift = None if shift is None else round_to(shift, self.dtype)
 
     @property
     def shift(self):
@@ -91,25 +58,69 @@ class ArrayData:
     def total_weight(self):
         return float(self.n_samples if self.sample_weight is None else self.sample_weight.sum())
 
+    def scale(self):
+        """Average feature variance of the first rows: the unit of the jitter."""
+        scale = float(np.mean(np.var(self.head(10000), axis=0)))
+        return scale if np.isfinite(scale) and scale > 0 else 1.0
+
+    # the interface
+    def astype(self, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def em_pass(self, params, covariance_type, n_worst=0, hard=False):  # pragma: no cover
+        """The fused E-step + statistics pass (emfast._stats.Stats), centred on params' means."""
+        raise NotImplementedError
+
+    def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):  # pragma: no cover
+        """Statistics under scikit-learn's random responsibilities (init_params='random')."""
+        raise NotImplementedError
+
+    def take(self, rows):  # pragma: no cover
+        """The given rows, in float64, and their weights."""
+        raise NotImplementedError
+
+    def head(self, n):  # pragma: no cover
+        """The first n rows, C-ordered float64."""
+        raise NotImplementedError
+
+    def kmeans_plusplus_indices(self, n_components, random_state):  # pragma: no cover
+        raise NotImplementedError
+
+    def score(self, params, covariance_type, what):  # pragma: no cover
+        """A read-only pass: per-row outputs (see emfast._core.score's `what`)."""
+        raise NotImplementedError
+
+
+class ArrayData(Data):
+    """A NumPy array (or np.memmap) of float32/float64 rows and their weights."""
+
+    def __init__(self, X, sample_weight=None, shift=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        super().__init__(shift)
+
+    def astype(self, dtype):
+        return ArrayData(self.X.astype(dtype), self.sample_weight)
+
     def em_pass(self, params, covariance_type, n_worst=0, hard=False):
-        log_weights, means, prec_chol = native_params(params)
+        log_weights, means, prec_chol = params.native()
         stats = core.em_pass(
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
             self.shift, 0, n_worst, hard,
         )
-        return finite_stats(stats, self.dtype)
+        return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
+        """Statistics under fixed responsibilities: hard labels or soft resp."""
         stats = core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift, 0)
-        return finite_stats(stats, self.dtype)
+        return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
-        """fixed_pass with random responsibilities, drawn a chunk of rows at a time.
-
-        The draws are those of scikit-learn's init_params='random'
+        """The draws are those of scikit-learn's init_params='random'
         (random_state.uniform(size=(n_samples, K)), normalised per row) without
-        holding the (n_samples, K) array.
-        """
+        holding the (n_samples, K) array: a chunk of rows at a time."""
         total = None
         for start in range(0, self.n_samples, _RANDOM_CHUNK):
             stop = min(start + _RANDOM_CHUNK, self.n_samples)
@@ -117,11 +128,11 @@ class ArrayData:
             resp /= resp.sum(axis=1)[:, np.newaxis]
             sw = None if self.sample_weight is None else self.sample_weight[start:stop]
             part = core.fixed_pass(self.X[start:stop], sw, None, resp, centers, covariance_type, shift, 0)
-            total = part if total is None else add_stats(total, part)
+            part = Stats.from_native(part, covariance_type)
+            total = part if total is None else total + part
         return finite_stats(total, self.dtype)
 
     def take(self, rows):
-        """The given rows, in float64, and their weights."""
         rows = np.asarray(rows)
         X = np.asarray(self.X[rows], dtype=np.float64)
         return X, (None if self.sample_weight is None else self.sample_weight[rows])
@@ -140,6 +151,11 @@ class ArrayData:
         return np.ascontiguousarray(self.X[: min(n, self.n_samples)], dtype=np.float64)
 
     def score(self, params, covariance_type, what):
-        log_weights, means, prec_chol = native_params(params)
-        return core.score(self.X, log_weights, means, prec_chol, covariance_type,
-                          params_shift(params, self.dtype), what, 0)
+        return score_array(self.X, params, covariance_type, what)
+
+
+def score_array(X, params, covariance_type, what):
+    """A read-only pass over the validated array X, with the overflow fix-up."""
+    log_weights, means, prec_chol = params.native()
+    out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, 0)
+    return fix_overflowed(X, out, params, covariance_type, what)

@@ -2,7 +2,6 @@
 
 import warnings
 from numbers import Integral, Real
-from time import time
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -10,8 +9,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from . import _base
-from ._base import COVARIANCE_TYPES, GaussianMixtureBase
+from ._data import ArrayData, Float32Overflow
+from ._em import GaussianEM, Repairs, fit_em
+from ._init import initial_parameters
+from ._mixture import COVARIANCE_TYPES, GaussianMixtureBase
+from ._native import core
+from ._validation import (
+    as_kernel_input,
+    blas_on_one_thread,
+    check_finite_model,
+    check_n_samples,
+    check_sample_weight,
+    is_dask_array,
+)
 
 
 class GaussianMixture(GaussianMixtureBase):
@@ -151,74 +161,43 @@ class GaussianMixture(GaussianMixtureBase):
     def _fit(self, X, sample_weight):
         """Validate, then fit on the data object; returns the data object."""
         self._validate_params()
-        if _base.is_dask_array(X):
+        if is_dask_array(X):
             from ._dask import DaskData
 
             data = DaskData.validated(self, X, sample_weight)
         else:
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            X = _base.as_kernel_input(X)
-            data = _base.ArrayData(X, _base.check_sample_weight(sample_weight, X.shape[0]))
-        _base.check_n_samples(data.n_samples, self.n_components)
+            X = as_kernel_input(X)
+            data = ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
+        check_n_samples(data.n_samples, self.n_components)
         # MemoryError now for a model that cannot be allocated, before any work
-        _base.core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
-        try:
-            with _base.blas_on_one_thread():
-                try:
-                    self._fit_data(data)
-                except _base.Float32Overflow:
-                    # float32 cannot hold this data's squared deviations: a float64 fit and model
-                    data = data.astype(np.float64)
-                    self._fit_data(data)
-        finally:
-            self.__dict__.pop("_repairs", None)  # bookkeeping of a fit that raised
+        core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
+        with blas_on_one_thread():
+            try:
+                self._fit_data(data)
+            except Float32Overflow:
+                # float32 cannot hold this data's squared deviations: a float64 fit and model
+                data = data.astype(np.float64)
+                self._fit_data(data)
         return data
 
     def _fit_data(self, data):
         """The EM loop (scikit-learn's, iteration for iteration) over a data object."""
         inits = self._check_initial_parameters(data.n_features)
-        scale = _base.data_scale(data)
-
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-        max_lower_bound = -np.inf
-        best_lower_bounds = []
-        self.converged_ = False
+        scale = data.scale()
         random_state = check_random_state(self.random_state)
-        self._repairs = {"jitter": 0.0, "reseeded": 0}
+        model = GaussianEM(self.covariance_type, self.reg_covar, scale, data.n_samples)
 
-        for init in range(n_init):
-            self._print_verbose_msg_init_beg(init)
-            if do_init:
-                params = self._initialize_parameters(data, random_state, inits, scale)
-            else:
-                params = self._current_parameters()
-            lower_bound = -np.inf if do_init else self.lower_bound_
-            current_lower_bounds = []
+        def initial():
+            params, jitter = initial_parameters(
+                data, n_components=self.n_components, covariance_type=self.covariance_type,
+                init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
+                inits=inits, scale=scale,
+            )
+            return params, Repairs(jitter)
 
-            if self.max_iter == 0:
-                best_params = params
-                best_n_iter = 0
-            else:
-                converged = False
-                for n_iter in range(1, self.max_iter + 1):
-                    prev_lower_bound = lower_bound
-                    params, lower_bound, repaired = self._em_iteration(data, params, scale)
-                    lower_bound = data.dtype.type(lower_bound)
-                    current_lower_bounds.append(lower_bound)
-                    change = lower_bound - prev_lower_bound
-                    self._print_verbose_msg_iter_end(n_iter, change)
-                    if abs(change) < self.tol and not repaired:
-                        converged = True
-                        break
-                self._print_verbose_msg_init_end(lower_bound, converged)
-                if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
-                    max_lower_bound = lower_bound
-                    best_params = params
-                    best_n_iter = n_iter
-                    best_lower_bounds = current_lower_bounds
-                    self.converged_ = converged
-
+        best = fit_em(self, data, model, initial, self._current_parameters)
+        self.converged_ = best.converged
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. "
@@ -226,52 +205,9 @@ class GaussianMixture(GaussianMixtureBase):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        self._warn_repairs()
-        _base.check_finite_model(best_params)
-        self._set_parameters(best_params, data.dtype)
-        self.n_iter_ = best_n_iter
-        self.lower_bound_ = max_lower_bound
-        self.lower_bounds_ = best_lower_bounds
-
-    def _em_iteration(self, data, params, scale):
-        """One EM iteration: (new params, lower bound of the old params, repaired?)."""
-        stats = data.em_pass(params, self.covariance_type, n_worst=self.n_components)
-        lower_bound = stats["loglik"] / stats["weight"]
-        new = _base.m_step(stats, self.covariance_type, self.reg_covar, scale, data.n_samples)
-        self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(new["jitter"])))
-        repaired = bool(new["empty"].any())
-        if repaired:
-            self._reseed(data, stats, new, scale)
-        return new, lower_bound, repaired
-
-    # ------------------------------------------------------------- verbose output
-
-    def _print_verbose_msg_init_beg(self, n_init):
-        if self.verbose == 1:
-            print("Initialization %d" % n_init)
-        elif self.verbose >= 2:
-            print("Initialization %d" % n_init)
-            self._init_prev_time = time()
-            self._iter_prev_time = self._init_prev_time
-
-    def _print_verbose_msg_iter_end(self, n_iter, diff_ll):
-        if n_iter % self.verbose_interval == 0:
-            if self.verbose == 1:
-                print("  Iteration %d" % n_iter)
-            elif self.verbose >= 2:
-                cur_time = time()
-                print(
-                    "  Iteration %d\t time lapse %.5fs\t ll change %.5f"
-                    % (n_iter, cur_time - self._iter_prev_time, diff_ll)
-                )
-                self._iter_prev_time = cur_time
-
-    def _print_verbose_msg_init_end(self, lb, init_has_converged):
-        converged_msg = "converged" if init_has_converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {converged_msg}.")
-        elif self.verbose >= 2:
-            t = time() - self._init_prev_time
-            print(
-                f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound {lb:.5f}."
-            )
+        best.repairs.warn(self.reg_covar)
+        check_finite_model(best.params)
+        self._set_parameters(best.params, data.dtype)
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.lower_bound
+        self.lower_bounds_ = best.lower_bounds

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
 from ._data import ArrayData
+from ._stats import Params
 
 FULL_PASSES = 2
 
@@ -37,7 +38,7 @@ def _identity_params(centers, covariance_type):
         "diag": lambda: np.ones((K, D)),
         "spherical": lambda: np.ones(K),
     }[covariance_type]()
-    return {"weights": np.full(K, 1.0 / K), "means": centers, "precisions_cholesky": precisions}
+    return Params(np.full(K, 1.0 / K), centers, precisions, precisions)
 
 
 def _sample(data, n_components, random_state):
@@ -57,20 +58,20 @@ def _lloyd(data, centers, max_iter, threshold):
     K, D = centers.shape
     for _ in range(max_iter):
         st = data.em_pass(_identity_params(centers, "spherical"), "spherical", n_worst=K, hard=True)
-        s0 = st["s0"]
-        new = st["centers"].copy()
+        s0 = st.s0
+        new = st.centers.copy()
         alive = s0 > 0
-        new[alive] += st["s1"][alive] / s0[alive, None]
+        new[alive] += st.s1[alive] / s0[alive, None]
         empty = np.flatnonzero(~alive)
         if len(empty):
-            far, _ = data.take(st["worst_row"][: len(empty)])
+            far, _ = data.take(st.worst_row[: len(empty)])
             new[empty[: len(far)]] = far
         moved = float(((new - centers) ** 2).sum())
         centers = new
         if moved <= threshold and not len(empty):
             break
     # loglik = sum w (log(1/K) - D/2 log(2 pi) - ||x - c||^2 / 2) under identity precisions
-    inertia = -2.0 * (st["loglik"] - st["weight"] * (np.log(1.0 / K) - 0.5 * D * np.log(2 * np.pi)))
+    inertia = -2.0 * (st.loglik - st.weight * (np.log(1.0 / K) - 0.5 * D * np.log(2 * np.pi)))
     return centers, inertia
 
 

@@ -1,6 +1,6 @@
 """emfast.MiniBatchGaussianMixture: online (stepwise) EM with partial_fit.
 
-Stepwise EM (Cappé & Moulines 2009; ../shared/specs/online-em.md) keeps
+Stepwise EM (Cappé & Moulines 2009) keeps
 running sufficient statistics per unit of sample weight, s, and for the t-th
 mini-batch (t counted from 1):
 
@@ -22,8 +22,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from . import _base
-from ._base import COVARIANCE_TYPES, GaussianMixtureBase
+from ._data import ArrayData, Float32Overflow
+from ._em import Repairs, maximise
+from ._init import initial_parameters
+from ._mixture import COVARIANCE_TYPES, GaussianMixtureBase
+from ._native import core
+from ._stats import Stats
+from ._validation import as_kernel_input, blas_on_one_thread, check_n_samples, check_sample_weight, check_X
 
 
 class MiniBatchGaussianMixture(GaussianMixtureBase):
@@ -145,16 +150,16 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         first = not hasattr(self, "n_steps_")
         if first:
             self._validate_params()
-        X = _base.check_X(self, X, reset=first)
-        sample_weight = _base.check_sample_weight(sample_weight, X.shape[0])
+        X = check_X(self, X, reset=first)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         if first:
             # MemoryError now for a model that cannot be allocated, before initialising
-            _base.core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
-            with _base.blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
-                self._update(X, sample_weight)
+            core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
+            with blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
+                repairs = self._update(X, sample_weight)
         else:
-            self._update(X, sample_weight)
-        self._warn_repairs()
+            repairs = self._update(X, sample_weight)
+        repairs.warn(self.reg_covar)
         return self
 
     def fit(self, X, y=None, sample_weight=None):
@@ -175,16 +180,16 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             if hasattr(self, attr):
                 delattr(self, attr)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = _base.as_kernel_input(X)
+        X = as_kernel_input(X)
         n_samples = X.shape[0]
-        _base.check_n_samples(n_samples, self.n_components)
-        sample_weight = _base.check_sample_weight(sample_weight, n_samples)
+        check_n_samples(n_samples, self.n_components)
+        sample_weight = check_sample_weight(sample_weight, n_samples)
         # a mini-batch must hold at least n_components rows to initialise from
         batch = max(min(self.batch_size, n_samples), self.n_components)
         # MemoryError now for a model that cannot be allocated, before any batch is
         # copied or the model initialised
-        _base.core.plan_memory(batch, X.shape[1], self.n_components, self.covariance_type)
-        with _base.blas_on_one_thread():
+        core.plan_memory(batch, X.shape[1], self.n_components, self.covariance_type)
+        with blas_on_one_thread():
             return self._fit_passes(X, sample_weight, batch)
 
     def _fit_passes(self, X, sample_weight, batch):
@@ -193,18 +198,20 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self._random_state = rng
         self.converged_ = False
         self.lower_bounds_ = []
+        repairs = Repairs()
         if self.max_iter == 0:
             # as GaussianMixture(max_iter=0): the initial model, no EM step
             for Xb, wb in self._batches(X, sample_weight, batch, rng):
-                self._update(Xb, wb, step=False)
+                repairs = self._update(Xb, wb, step=False)
                 break
             self._check_started()
             self.lower_bound_ = -np.inf
+            repairs.warn(self.reg_covar)
             return self
         previous = None
         for n_pass in range(1, self.max_iter + 1):
             for Xb, wb in self._batches(X, sample_weight, batch, rng):
-                self._update(Xb, wb)
+                repairs |= self._update(Xb, wb)
             if not hasattr(self, "n_steps_"):
                 continue  # no mini-batch of this pass could start the model
             self.lower_bounds_.append(self.lower_bound_)
@@ -216,7 +223,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             previous = self.lower_bound_
         self._check_started()
         self.n_iter_ = n_pass
-        self._warn_repairs()
+        repairs.warn(self.reg_covar)
         if not self.converged_:
             warnings.warn(
                 "MiniBatchGaussianMixture did not converge within max_iter passes; "
@@ -258,7 +265,8 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             )
 
     def _update(self, X, sample_weight, step=True):
-        """Initialise from X if nothing is fitted yet, then one step (validated X)."""
+        """Initialise from X if nothing is fitted yet, then one step (validated X).
+        Returns the repairs made."""
         if sample_weight is not None and not sample_weight.sum() > 0:
             # no weight, no information: nothing to start from or step with
             if not hasattr(self, "n_steps_"):
@@ -266,70 +274,69 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
                     "The first mini-batch has no sample weight (all weights are zero); "
                     "it cannot initialise the model."
                 )
-            return
+            return Repairs()
+        repairs = Repairs()
         try:
             if not hasattr(self, "n_steps_"):
-                self._start(X, sample_weight)
+                repairs = self._start(X, sample_weight)
             if step:
-                self._step(X, sample_weight)
-        except _base.Float32Overflow:  # float32 cannot hold this batch's squared deviations
+                repairs |= self._step(X, sample_weight)
+        except Float32Overflow:  # float32 cannot hold this batch's squared deviations
             X = X.astype(np.float64)
             if not hasattr(self, "n_steps_") or self.n_steps_ == 0:
-                self._start(X, sample_weight)
+                repairs = self._start(X, sample_weight)
             if step:
-                self._step(X, sample_weight)
+                repairs |= self._step(X, sample_weight)
         if not step:
             self._set_parameters(self._params, X.dtype)
+        return repairs
 
     def _start(self, X, sample_weight):
-        """Initialise the model from the first mini-batch."""
-        _base.check_n_samples(X.shape[0], self.n_components, " in the first mini-batch")
+        """Initialise the model from the first mini-batch; returns the repairs made."""
+        check_n_samples(X.shape[0], self.n_components, " in the first mini-batch")
         if not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
-        self._repairs = {"jitter": 0.0, "reseeded": 0}
-        data = _base.ArrayData(X, sample_weight)
-        self._scale = _base.data_scale(data)
+        data = ArrayData(X, sample_weight)
+        self._scale = data.scale()
         inits = self._check_initial_parameters(X.shape[1])
-        self._params = self._initialize_parameters(data, self._random_state, inits, self._scale)
+        self._params, jitter = initial_parameters(
+            data, n_components=self.n_components, covariance_type=self.covariance_type,
+            init_params=self.init_params, reg_covar=self.reg_covar, random_state=self._random_state,
+            inits=inits, scale=self._scale,
+        )
         self._stats = None
         self.n_steps_ = 0
         self.n_iter_ = 0
         self.converged_ = False
         self.lower_bounds_ = []
+        return Repairs(jitter)
 
     def _step(self, X, sample_weight):
-        """One stepwise-EM update from the mini-batch X (validated)."""
-        if not hasattr(self, "_repairs"):
-            self._repairs = {"jitter": 0.0, "reseeded": 0}
+        """One stepwise-EM update from the mini-batch X (validated); returns the repairs."""
         cov = self.covariance_type
         # the model's mean is a point near the data: no pass over the batch for one
-        data = _base.ArrayData(X, sample_weight, shift=_base.params_shift(self._params, X.dtype))
+        data = ArrayData(X, sample_weight, shift=self._params.shift(X.dtype))
         raw = data.em_pass(self._params, cov, n_worst=self.n_components)
-        batch = _base.normalised(raw)
+        batch = raw.normalised()
         t = self.n_steps_ + 1
         if self._stats is None:
             stats, rho = batch, 1.0
         else:
             rho = (self.learning_offset + t) ** -self.learning_decay
-            stats = _base.blend(_base.recentre(self._stats, batch["centers"], cov), batch, rho)
-        new = _base.m_step(stats, cov, self.reg_covar, self._scale, X.shape[0])
-        self._repairs["jitter"] = max(self._repairs["jitter"], float(np.max(new["jitter"])))
-        if new["empty"].any():
-            reseeded = np.flatnonzero(new["empty"])
-            self._reseed(data, raw, new, self._scale)
+            stats = self._stats.recentred(batch.centers).blend(batch, rho)
+        new, repairs, reseeded = maximise(
+            stats, covariance_type=cov, reg_covar=self.reg_covar, scale=self._scale, n_samples=X.shape[0],
+            data=data, worst_rows=raw.worst_row,
+        )
+        if len(reseeded):
             # give the re-seeded components statistics that match their new parameters
-            fresh = _base.recentre(stats, new["means"], cov)
-            seed = _base.stats_of(new, cov)
-            for key in ("s0", "s1"):
-                fresh[key][reseeded] = seed[key][reseeded]
-            if cov != "tied":
-                fresh["s2"][reseeded] = seed["s2"][reseeded]
-            stats = fresh
+            stats = stats.recentred(new.means).replace_components(reseeded, Stats.of_params(new, cov))
         self._stats = stats
         self._params = new
         self.n_steps_ = t
-        batch_ll = batch["loglik"]
+        batch_ll = batch.loglik
         previous = getattr(self, "lower_bound_", None) if t > 1 else None
         smoothed = batch_ll if previous is None else (1 - rho) * previous + rho * batch_ll
         self._set_parameters(new, X.dtype)
         self.lower_bound_ = X.dtype.type(smoothed)
+        return repairs

@@ -2,7 +2,8 @@
 
 The kernels flag a sample so far from every component that its squared
 Mahalanobis distances overflow (NaN responsibilities, a non-finite
-log-likelihood, label -1); emfast._base.score_pass recomputes those rows here.
+log-likelihood, label -1); fix_overflowed recomputes those rows here, the
+responsibility going to the component of largest log-density, as in the limit.
 """
 
 import numpy as np
@@ -33,9 +34,9 @@ def overflow_rows(X, params, covariance_type, what):
     however far x is (the direct formula loses them beyond float64 resolution).
     """
     X = np.asarray(X, dtype=np.float64)
-    weights = np.asarray(params["weights"], dtype=np.float64)
-    means = np.asarray(params["means"], dtype=np.float64)
-    pc = np.asarray(params["precisions_cholesky"], dtype=np.float64)
+    weights = np.asarray(params.weights, dtype=np.float64)
+    means = np.asarray(params.means, dtype=np.float64)
+    pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
     n, D = X.shape
     K = means.shape[0]
     rows = np.arange(n)
@@ -85,3 +86,25 @@ def overflow_rows(X, params, covariance_type, what):
         # log p(x) = L_top + log sum_k exp(L_k - L_top)
         L_top = cst[top] - 0.5 * maha[rows, top]
         return L_top + most[:, 0] + np.log(total)
+
+
+def fix_overflowed(X, out, params, covariance_type, what):
+    """The kernels' output `out` of a scoring pass over X, with the rows they flagged
+    (distances beyond the float range) recomputed by overflow_rows."""
+    if what == "predict":
+        bad = out < 0
+    elif what == "log_prob_norm":
+        bad = ~np.isfinite(out)
+    elif what == "proba":
+        bad = np.isnan(out[:, 0])  # a row with a NaN is NaN throughout
+    elif what == "mahalanobis":
+        if not np.isnan(out.sum()):  # distances are >= 0: only a NaN makes the sum NaN
+            return out
+        bad = np.isnan(out).any(axis=1)
+    else:
+        return out
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        with np.errstate(over="ignore"):  # into float32: beyond its range is +-inf
+            out[rows] = overflow_rows(X[rows], params, covariance_type, what)
+    return out

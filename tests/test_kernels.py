@@ -8,7 +8,8 @@ import pytest
 from conftest import make_blobs
 from scipy.special import logsumexp
 
-from emfast import GaussianMixture, _base
+from emfast import GaussianMixture
+from emfast._stats import Params, round_to
 from emfast._native import supported_variants, using_variant
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
@@ -37,6 +38,11 @@ def random_params(rng, K, D, cov):
     else:
         prec_chol = 1 / np.sqrt(rng.uniform(0.5, 2.0, size=K))
     return {"weights": weights, "means": means, "precisions_cholesky": np.ascontiguousarray(prec_chol)}
+
+
+def as_params(params):
+    """The dict of random_params as an emfast._stats.Params (covariances unused)."""
+    return Params(params["weights"], params["means"], params["precisions_cholesky"], params["precisions_cholesky"])
 
 
 def precision_factor(params, cov, k):
@@ -103,8 +109,8 @@ def test_em_pass_matches_brute_force(variant_core, dtype, cov, D, weighted):
     params["means"] += 100.0
     w = rng.uniform(0, 2, size=N)
     Xd = X.astype(dtype)
-    log_w, means, pc = _base.native_params(params)
-    shift = _base.params_shift(params, dtype)
+    log_w, means, pc = as_params(params).native()
+    shift = as_params(params).shift(dtype)
     # without sample weights, the log-likelihood sums logarithms of products
     st = core.em_pass(Xd, w if weighted else None, log_w, means, pc, cov, shift, 0, 3)
     if not weighted:
@@ -153,8 +159,8 @@ def test_score_pass_matches_brute_force(variant_core, cov, what, D):
     K, N = 4, 517
     params = random_params(rng, K, D, cov)
     X = rng.normal(scale=2.0, size=(N, D))
-    log_w, means, pc = _base.native_params(params)
-    out = core.score(X, log_w, means, pc, cov, _base.params_shift(params, X.dtype), what, 0)
+    log_w, means, pc = as_params(params).native()
+    out = core.score(X, log_w, means, pc, cov, as_params(params).shift(X.dtype), what, 0)
     lp = brute_log_prob(X, params, cov)
     lse = logsumexp(lp, axis=1)
     expected = {
@@ -181,7 +187,7 @@ def test_fixed_pass_labels_and_resp(cov, dtype):
     X = (rng.normal(size=(N, D)) + 50).astype(dtype)
     w = rng.uniform(0.5, 1.5, size=N)
     centers = rng.normal(size=(K, D)) + 50
-    shift = _base.round_to(X[:10].mean(0), dtype)
+    shift = round_to(X[:10].mean(0), dtype)
 
     labels = rng.randint(-1, K, size=N).astype(np.int64)
     st = core.fixed_pass(X, w, labels, None, centers, cov, shift, 0)
@@ -240,8 +246,8 @@ def test_strided_and_fortran_input_gives_the_same_stats(cov):
     params = random_params(rng, 3, 5, cov)
     X = rng.normal(size=(400, 10))
     views = [np.ascontiguousarray(X[:, ::2]), X[:, ::2], np.asfortranarray(X[:, ::2]), X[:, ::2][::-1][::-1]]
-    log_w, means, pc = _base.native_params(params)
-    shift = _base.params_shift(params, X.dtype)
+    log_w, means, pc = as_params(params).native()
+    shift = as_params(params).shift(X.dtype)
     ref = core.em_pass(views[0], None, log_w, means, pc, cov, shift, 0, 0)
     for v in views[1:]:
         st = core.em_pass(v, None, log_w, means, pc, cov, shift, 0, 0)
@@ -256,8 +262,8 @@ def test_simd_variants_agree():
     X = make_blobs(5000, 12, 4, seed=4, anisotropic=True)
     params = random_params(rng, 4, 12, "full")
     params["means"] = X[:4]
-    log_w, means, pc = _base.native_params(params)
-    shift = _base.params_shift(params, X.dtype)
+    log_w, means, pc = as_params(params).native()
+    shift = as_params(params).shift(X.dtype)
     results = []
     for v in VARIANTS:
         with using_variant(v) as core:

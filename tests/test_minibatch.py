@@ -10,7 +10,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emfast import GaussianMixture, MiniBatchGaussianMixture, _base
+from emfast import GaussianMixture, MiniBatchGaussianMixture
+from emfast._data import ArrayData
+from emfast._init import initial_parameters
+from emfast._stats import Stats, round_to
 from emfast._native import core
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
@@ -58,7 +61,12 @@ def test_stepwise_update_follows_the_formula(cov):
     assert mb.n_steps_ == 3
 
     # the same three steps by hand: s_1 = s_bar_1; s_t = (1 - rho_t) s_{t-1} + rho_t s_bar_t
-    params = mb._initialize_parameters(_base.ArrayData(b1), None, mb._check_initial_parameters(3), 1.0)
+    params, _ = initial_parameters(
+        ArrayData(b1), n_components=3, covariance_type=cov, init_params="kmeans", reg_covar=mb.reg_covar,
+        random_state=None, inits=mb._check_initial_parameters(3), scale=1.0,
+    )
+    params = {"weights": params.weights, "means": params.means, "covariances": params.covariances,
+              "precisions_cholesky": params.precisions_cholesky}
     s = None
     for t, (batch, wb) in enumerate([(b1, w[:400]), (b2, w[400:800]), (b3, w[800:])], start=1):
         centers = params["means"]
@@ -67,8 +75,8 @@ def test_stepwise_update_follows_the_formula(cov):
             s = s_bar
         else:
             rho = (2.0 + t) ** -0.6
-            old = _base.recentre(dict(s, loglik=0.0, weight=1.0), centers, cov)
-            s = {k: (1 - rho) * old[k] + rho * s_bar[k] for k in ("s0", "s1", "s2")}
+            old = Stats(cov, s["s0"], s["s1"], s["s2"], s["centers"]).recentred(centers)
+            s = {k: (1 - rho) * getattr(old, k) + rho * s_bar[k] for k in ("s0", "s1", "s2")}
             s["centers"] = centers
         params, _ = brute_m_step(s, cov, mb.reg_covar)
     for attr, key in [("weights_", "weights"), ("means_", "means"), ("covariances_", "covariances"),
@@ -98,12 +106,13 @@ def test_recentring_is_exact(cov):
     labels = rng.randint(-1, 2, size=len(X)).astype(np.int64)
     c1 = rng.normal(size=(2, 4)) + 50.0
     c2 = rng.normal(size=(2, 4)) + 50.0
-    shift = _base.round_to(X[:5].mean(0), X.dtype)
-    about_c1 = core.fixed_pass(X, None, labels, None, c1, cov, shift, 0)
-    about_c2 = core.fixed_pass(X, None, labels, None, c2, cov, shift, 0)
-    moved = _base.recentre(about_c1, about_c2["centers"], cov)
+    shift = round_to(X[:5].mean(0), X.dtype)
+    about_c1 = Stats.from_native(core.fixed_pass(X, None, labels, None, c1, cov, shift, 0), cov)
+    about_c2 = Stats.from_native(core.fixed_pass(X, None, labels, None, c2, cov, shift, 0), cov)
+    moved = about_c1.recentred(about_c2.centers)
     for key in ("s0", "s1", "s2"):
-        np.testing.assert_allclose(moved[key], about_c2[key], rtol=1e-9, atol=1e-9 * np.abs(about_c2[key]).max())
+        expected = getattr(about_c2, key)
+        np.testing.assert_allclose(getattr(moved, key), expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("cov", ["full", "diag"])

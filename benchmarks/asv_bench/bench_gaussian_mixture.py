@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from emfast import GaussianMixture
 from emfast._data import ArrayData
+from emfast._em import GaussianEM
 
 from .common import COVARIANCE_TYPES, D, DTYPES, K, N, THREADS, make_data, quiet
 
@@ -51,14 +52,14 @@ class EMIteration(_Base):
         super().setup(covariance_type, dtype, threads)
         self.model.set_params(max_iter=2).fit(self.X)
         self.params = self.model._current_parameters()
-        self.model._repairs = {"jitter": 0.0, "reseeded": 0}
         self.data = ArrayData(self.X)
+        self.em = GaussianEM(covariance_type, self.model.reg_covar, 1.0, len(self.X))
 
     def time_em_iteration(self, *args):
-        self.model._em_iteration(self.data, self.params, 1.0)
+        self.em.step(self.data, self.params)
 
     def peakmem_em_iteration(self, *args):
-        self.model._em_iteration(self.data, self.params, 1.0)
+        self.em.step(self.data, self.params)
 
 
 class Predict(_Base):
@@ -93,9 +94,9 @@ class RowScaling:
         d, k = (4, 3) if N < 10_000 else (16, 16)
         self.X = make_data(n_samples, d, k, np.float32)
         gm = GaussianMixture(k, max_iter=2, random_state=0).fit(self.X)
-        self.gm, self.params = gm, gm._current_parameters()
-        gm._repairs = {"jitter": 0.0, "reseeded": 0}
+        self.params = gm._current_parameters()
         self.data = ArrayData(self.X)
+        self.em = GaussianEM("full", gm.reg_covar, 1.0, n_samples)
 
     def time_em_iteration(self, n_samples):
-        self.gm._em_iteration(self.data, self.params, 1.0)
+        self.em.step(self.data, self.params)

@@ -403,7 +403,7 @@ py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers,
     emfast::MStepResult r;
     {
         py::gil_scoped_release nogil;
-        r = numerical("m_step", [&] { return emfast::m_step(st, centers.data(), reg_covar, empty_threshold, scale); });
+        r = numerical("m_step", [&] { return kernels().m_step(st, centers.data(), reg_covar, empty_threshold, scale); });
     }
     py::dict d;
     d["weights"] = to_numpy(r.weights, {st.K});
@@ -445,7 +445,7 @@ py::tuple precision_cholesky(const F64& covariances, const std::string& cov, dou
     std::vector<double> pc(cv.size()), jit(static_cast<size_t>(K));
     {
         py::gil_scoped_release nogil;
-        numerical("precision_cholesky", [&] { emfast::precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data()); });
+        numerical("precision_cholesky", [&] { kernels().precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data()); });
     }
     std::vector<py::ssize_t> shape(covariances.shape(), covariances.shape() + covariances.ndim());
     return py::make_tuple(to_numpy(cv, shape), to_numpy(pc, shape), to_numpy(jit, {K}));

@@ -1,0 +1,111 @@
+"""Initial parameters of a mixture, computed as scikit-learn computes them.
+
+The initial responsibilities (k-means labels, random ones, one sample per
+component) become statistics in a pass, and the M-step turns those into the
+initial mixture; weights_init, means_init and precisions_init replace what
+they give.
+"""
+
+import numpy as np
+
+from ._data import ArrayData
+from ._em import m_step
+from ._kmeans import kmeans_stats
+from ._stats import Params, round_to
+
+_EPS10 = 10 * np.finfo(np.float64).eps
+
+
+def stats_from_assignment(data, covariance_type, n_components, labels=None, resp=None, random_state=None):
+    """Statistics for fixed responsibilities, centred on the resulting means.
+
+    Responsibilities are hard `labels`, soft `resp`, or (with random_state)
+    scikit-learn's random ones, drawn chunk by chunk. Two passes: the first
+    (centred on a point near the data) gives the means, the second centres the
+    second-order statistics on them, so that no large common offset cancels.
+    """
+    shift = data.shift
+    centers = np.tile(shift, (n_components, 1))
+
+    def fixed(centers, shift):
+        if random_state is None:
+            return data.fixed_pass(centers, covariance_type, shift, labels=labels, resp=resp)
+        # the same draws in both passes; the second leaves random_state where
+        # scikit-learn's one (n_samples, K) draw would
+        random_state.set_state(draws)
+        return data.random_resp_pass(random_state, n_components, centers, covariance_type, shift)
+
+    if random_state is not None:
+        draws = random_state.get_state()
+    first = fixed(centers, shift)
+    nk = first.s0 + _EPS10
+    means = first.centers + first.s1 / nk[:, None]
+    return fixed(means, round_to(nk @ means / nk.sum(), data.dtype))
+
+
+def _one_sample_per_component(data, n_components, init_params, random_state):
+    """The rows that init_params 'random_from_data' or 'k-means++' start from."""
+    K = n_components
+    if init_params == "k-means++":
+        return data.kmeans_plusplus_indices(K, random_state)
+    sw = data.sample_weight
+    p = None if sw is None else sw / sw.sum()
+    if p is not None and np.count_nonzero(p) < K:
+        # fewer weighted rows than components: every weighted row, then rows of
+        # weight 0 (numpy's choice would refuse)
+        weighted = random_state.permutation(np.flatnonzero(p))
+        rest = random_state.choice(np.flatnonzero(p == 0), size=K - len(weighted), replace=False)
+        return np.concatenate([weighted, rest])
+    return random_state.choice(data.n_samples, size=K, replace=False, p=p)
+
+
+def params_from_precisions(precisions, covariance_type):
+    """(precisions_cholesky, covariances) from user precisions, in float64."""
+    precisions = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        mats = precisions if covariance_type == "full" else precisions[None]
+        # upper-triangular P with P P^T = precision: Cholesky of the reversed matrix, reversed
+        chol = np.stack([np.linalg.cholesky(m[::-1, ::-1])[::-1, ::-1] for m in mats])
+        covs = np.linalg.inv(mats)
+        covs = (covs + np.swapaxes(covs, 1, 2)) / 2
+        if covariance_type == "tied":
+            chol, covs = chol[0], covs[0]
+        return np.ascontiguousarray(chol), np.ascontiguousarray(covs)
+    return np.sqrt(precisions), 1.0 / precisions
+
+
+def initial_parameters(data, *, n_components, covariance_type, init_params, reg_covar, random_state, inits,
+                       scale):
+    """(initial Params, largest jitter the initial covariances needed).
+
+    init_params='kmeans' runs emfast's own k-means (emfast._kmeans); the other
+    initialisations draw the same random numbers as scikit-learn.
+    """
+    weights_init, means_init, precisions_init = inits
+    K, cov = n_components, covariance_type
+    fitted, jitter = None, 0.0
+    if weights_init is None or means_init is None or precisions_init is None:
+        if init_params == "kmeans":
+            stats = kmeans_stats(data, K, cov, random_state, scale)
+        elif init_params == "random":
+            stats = stats_from_assignment(data, cov, K, random_state=random_state)
+        else:
+            indices = _one_sample_per_component(data, K, init_params, random_state)
+            # one sample per component: only those rows carry statistics
+            rows, sw = data.take(indices)
+            picked = ArrayData(np.ascontiguousarray(rows, dtype=data.dtype), sw)
+            stats = stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int64))
+        fitted, jitters, _ = m_step(stats, cov, reg_covar, scale, data.n_samples)
+        jitter = float(np.max(jitters))
+        weights = (stats.s0 + _EPS10) / data.total_weight()
+        # scikit-learn leaves them summing to 1 + 10 eps K / n (K / n for one
+        # sample per component), which sample() and numpy's multinomial may refuse
+        fitted.weights = weights / weights.sum()
+
+    weights = fitted.weights if weights_init is None else weights_init
+    means = fitted.means if means_init is None else means_init
+    if precisions_init is None:
+        covs, prec_chol = fitted.covariances, fitted.precisions_cholesky
+    else:
+        prec_chol, covs = params_from_precisions(precisions_init, cov)
+    return Params.of(weights, means, covs, prec_chol), jitter

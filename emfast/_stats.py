@@ -1,0 +1,152 @@
+"""The two values the EM engine passes around: a mixture's parameters and the
+sufficient statistics of a pass over data.
+
+Statistics per component k, centred on c_k (the component's mean when the
+pass ran) and accumulated in float64 whatever the data's dtype:
+
+    S0_k = sum w r_k,   S1_k = sum w r_k (x - c_k),   S2_k = sum w r_k (x - c_k)(x - c_k)^T
+
+(S2 is its diagonal for 'diag', its trace for 'spherical', summed over the
+components for 'tied'). Statistics of disjoint row sets about the same
+centres add; ``recentred`` moves them exactly onto other centres and
+``blend`` mixes two sets (online EM). Every algorithm of emfast (batch EM,
+online EM, Dask, k-means) is a pass that yields these, then an M-step.
+"""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+_ADDITIVE = ("s0", "s1", "s2", "loglik", "weight")
+
+
+def round_to(v, dtype):
+    """v rounded to dtype's precision, returned as float64."""
+    return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
+
+
+@dataclasses.dataclass
+class Params:
+    """A Gaussian mixture laid out as scikit-learn's attributes: float64 while
+    fitting (``Params.of``), the fitted attributes' dtype when scoring."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+
+    @classmethod
+    def of(cls, weights, means, covariances, precisions_cholesky):
+        f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731 (copies: ours to modify)
+        return cls(f64(weights), f64(means), f64(covariances), f64(precisions_cholesky))
+
+    @property
+    def n_components(self):
+        return self.means.shape[0]
+
+    def native(self):
+        """(log_weights, means, precisions_cholesky) as the kernels take them."""
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(self.weights, dtype=np.float64))
+        return (
+            np.ascontiguousarray(log_weights),
+            np.ascontiguousarray(self.means, dtype=np.float64),
+            np.ascontiguousarray(self.precisions_cholesky, dtype=np.float64),
+        )
+
+    def shift(self, dtype):
+        """A point near the data for this model: the mixture's mean, in dtype."""
+        return round_to(np.asarray(self.weights) @ np.asarray(self.means), dtype)
+
+    def is_finite(self):
+        return all(np.isfinite(a).all() for a in dataclasses.astuple(self))
+
+
+@dataclasses.dataclass
+class Stats:
+    """Sufficient statistics of a pass (see the module docstring)."""
+
+    covariance_type: str
+    s0: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    centers: np.ndarray
+    loglik: float = 0.0  # sum of w log p(x) (E-step passes)
+    weight: float = 0.0  # sum of w
+    # the rows with the lowest log p(x) in the pass, ascending (E-step passes)
+    worst_value: Optional[np.ndarray] = None
+    worst_row: Optional[np.ndarray] = None
+
+    @classmethod
+    def from_native(cls, d, covariance_type):
+        return cls(covariance_type, d["s0"], d["s1"], d["s2"], d["centers"], float(d["loglik"]),
+                   float(d["weight"]), d.get("worst_value"), d.get("worst_row"))
+
+    @classmethod
+    def of_params(cls, params, covariance_type, weight=1.0):
+        """Statistics that the M-step maps back to params (centred on their means)."""
+        w = weight * params.weights
+        covs = params.covariances
+        K, D = params.means.shape
+        s2 = {
+            "full": lambda: w[:, None, None] * covs,
+            "tied": lambda: w.sum() * covs,
+            "diag": lambda: w[:, None] * covs,
+            "spherical": lambda: w * covs * D,
+        }[covariance_type]()
+        return cls(covariance_type, w, np.zeros((K, D)), s2, params.means.copy(), 0.0, float(w.sum()))
+
+    def is_finite(self):
+        return np.isfinite(self.loglik) and all(np.isfinite(a).all() for a in (self.s0, self.s1, self.s2))
+
+    def __add__(self, other):
+        """Statistics of the union of two row sets (same centres)."""
+        out = dataclasses.replace(self, **{k: getattr(self, k) + getattr(other, k) for k in _ADDITIVE})
+        a_rows = self.worst_row if self.worst_row is not None else np.empty(0, np.int64)
+        b_rows = other.worst_row if other.worst_row is not None else np.empty(0, np.int64)
+        if len(a_rows) or len(b_rows):
+            values = np.r_[self.worst_value if len(a_rows) else [], other.worst_value if len(b_rows) else []]
+            rows = np.r_[a_rows, b_rows].astype(np.int64)
+            order = np.lexsort((rows, values))[: max(len(a_rows), len(b_rows))]
+            out.worst_value, out.worst_row = values[order], rows[order]
+        return out
+
+    def normalised(self):
+        """Statistics per unit of sample weight."""
+        w = self.weight
+        return dataclasses.replace(self, **{k: getattr(self, k) / w for k in _ADDITIVE})
+
+    def blend(self, new, rho):
+        """(1 - rho) self + rho new, for statistics about the same centres."""
+        return dataclasses.replace(
+            new, **{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in _ADDITIVE}
+        )
+
+    def recentred(self, centers):
+        """The same statistics about other centres c' (exact).
+
+        With d = c' - c: S1' = S1 - S0 d and S2' = S2 - S1 d^T - d S1^T + S0 d d^T
+        (its diagonal for diag, its trace for spherical, summed over components for tied).
+        """
+        centers = np.asarray(centers, dtype=np.float64)
+        d = centers - self.centers
+        s0, s1, s2 = self.s0, self.s1, self.s2
+        cov = self.covariance_type
+        if cov in ("full", "tied"):
+            cross = s1[:, :, None] * d[:, None, :]
+            delta = s0[:, None, None] * d[:, :, None] * d[:, None, :] - cross - np.swapaxes(cross, 1, 2)
+            s2 = s2 + (delta if cov == "full" else delta.sum(axis=0))
+        elif cov == "diag":
+            s2 = s2 - 2 * s1 * d + s0[:, None] * d**2
+        else:
+            s2 = s2 - 2 * (s1 * d).sum(axis=1) + s0 * (d**2).sum(axis=1)
+        return dataclasses.replace(self, s1=s1 - s0[:, None] * d, s2=s2, centers=centers)
+
+    def replace_components(self, components, other):
+        """These statistics with the given components' taken from other (same centres)."""
+        s0, s1, s2 = self.s0.copy(), self.s1.copy(), self.s2.copy()
+        s0[components], s1[components] = other.s0[components], other.s1[components]
+        if self.covariance_type != "tied":
+            s2[components] = other.s2[components]
+        return dataclasses.replace(self, s0=s0, s1=s1, s2=s2)

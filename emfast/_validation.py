@@ -1,0 +1,212 @@
+"""Input validation shared by emfast's estimators, with scikit-learn's messages."""
+
+import contextlib
+import numbers
+import threading
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+_blas_lock = threading.Lock()
+_blas_state = {"users": 0, "limiter": None, "controller": None}
+
+
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """BLAS on the calling thread only, for the duration of a fit.
+
+    The fit's few BLAS calls (k-means++ seeding, the statistics algebra) are
+    small; with OpenBLAS's threads they would leave those threads spinning for
+    a while afterwards, taking the cores that the OpenMP kernels need (on 2
+    cores, 0.4 ms passes took 8 ms). scikit-learn's KMeans limits BLAS the
+    same way. Counted, so that concurrent fits restore the limits once, at
+    the end of the last one.
+    """
+    with _blas_lock:
+        if _blas_state["users"] == 0:
+            if _blas_state["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                _blas_state["controller"] = ThreadpoolController()
+            _blas_state["limiter"] = _blas_state["controller"].limit(limits=1, user_api="blas")
+        _blas_state["users"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_state["users"] -= 1
+            if _blas_state["users"] == 0:
+                _blas_state["limiter"].restore_original_limits()
+                _blas_state["limiter"] = None
+
+
+def check_n_samples(n_samples, n_components, where=""):
+    """ValueError unless there are at least as many samples as components (scikit-learn's message)."""
+    if n_samples < n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components{where} "
+            f"but got n_components = {n_components}, "
+            f"n_samples = {n_samples}"
+        )
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Validated float64 weights of shape (n_samples,), or None for unit weights.
+
+    The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``).
+    Weights whose largest value lies outside [2^-32, 2^64] are multiplied by a power
+    of two (exactly) to bring it near 1: the model depends only on their ratios, and
+    this keeps the weighted statistics from overflowing or vanishing under the
+    10 eps that scikit-learn adds to every component's weight.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    sw = check_array(
+        sample_weight,
+        accept_sparse=False,
+        ensure_2d=False,
+        dtype=np.float64,
+        order="C",
+        input_name="sample_weight",
+    )
+    if sw.ndim != 1:
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. Expected "
+            f"either a scalar value or a 1D array of length {n_samples}."
+        )
+    if sw.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
+    if np.all(sw == 0):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    if (sw < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    largest = float(sw.max())
+    if not 2.0**-32 <= largest <= 2.0**64:
+        sw = np.ldexp(sw, -np.frexp(largest)[1])  # a new array: the caller's is untouched
+    return sw
+
+
+def is_dask_array(X):
+    """Whether X is a dask.array.Array (without importing dask)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "to_delayed")
+
+
+def check_X(estimator, X, reset):
+    """validate_data(estimator, X) with float32/float64, fast on repeat calls.
+
+    partial_fit and the prediction methods are called on small batches, where
+    scikit-learn's generic validation costs more than the kernels. A plain 2-D
+    float ndarray with the fitted number of features and finite values passes
+    straight through; anything else (or anything wrong) goes through
+    validate_data, which also gives the canonical error messages.
+    """
+    if (
+        not reset
+        and type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        and (np.isfinite(X.sum()) or np.isfinite(X).all())
+    ):
+        return as_kernel_input(X)
+    # when fitting, float32/float64 as scikit-learn's fit; when predicting,
+    # dtype="numeric" as its predict methods (strings are refused with its
+    # message; ints, bools and float16 become float64 in as_kernel_input)
+    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32] if reset else "numeric")
+    return as_kernel_input(X)
+
+
+def as_kernel_input(X):
+    """X as the kernels take it: float32/float64, element-aligned strides, no copy if possible."""
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    item = X.dtype.itemsize
+    if (
+        X.strides[0] % item
+        or X.strides[1] % item
+        or X.ctypes.data % item
+    ):
+        X = np.ascontiguousarray(X)
+    return X
+
+
+def check_finite_model(params):
+    """A fit never returns a model with non-finite parameters (an emfast._stats.Params)."""
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        if not np.isfinite(getattr(params, name)).all():
+            raise ValueError(
+                f"Fitting produced non-finite {name}: the data's values (or sample "
+                "weights) are too large or too small to be represented in floating "
+                "point. Rescale X (for example with sklearn.preprocessing.StandardScaler)."
+            )
+
+
+# Checks of weights_init, means_init, precisions_init: scikit-learn's rules and messages.
+
+
+def _check_shape(param, param_shape, name):
+    if param.shape != param_shape:
+        raise ValueError(
+            "The parameter '%s' should have the shape of %s, but got %s"
+            % (name, param_shape, param.shape)
+        )
+
+
+def check_weights(weights, n_components):
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(weights, (n_components,), "weights")
+    if (weights < 0.0).any() or (weights > 1.0).any():
+        raise ValueError(
+            "The parameter 'weights' should be in the range "
+            "[0, 1], but got max value %.5f, min value %.5f"
+            % (np.min(weights), np.max(weights))
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0, atol=atol):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
+            % np.sum(weights)
+        )
+    return weights
+
+
+def check_means(means, n_components, n_features):
+    means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(means, (n_components, n_features), "means")
+    return means
+
+
+def _check_precision_matrix(precision, covariance_type):
+    if not (
+        np.allclose(precision, precision.T) and np.all(np.linalg.eigvalsh(precision) > 0.0)
+    ):
+        raise ValueError("'%s precision' should be symmetric, positive-definite" % covariance_type)
+
+
+def check_precisions(precisions, covariance_type, n_components, n_features):
+    precisions = check_array(
+        precisions,
+        dtype=[np.float64, np.float32],
+        ensure_2d=False,
+        allow_nd=covariance_type == "full",
+    )
+    shape = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    _check_shape(precisions, shape, "%s precision" % covariance_type)
+    if covariance_type == "full":
+        for k in range(n_components):
+            _check_precision_matrix(precisions[k], covariance_type)
+    elif covariance_type == "tied":
+        _check_precision_matrix(precisions, covariance_type)
+    elif (precisions <= 0.0).any():
+        raise ValueError("'%s precision' should be positive" % covariance_type)
+    return precisions
