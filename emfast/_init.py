@@ -74,28 +74,35 @@ def params_from_precisions(precisions, covariance_type):
     return np.sqrt(precisions), 1.0 / precisions
 
 
+def initial_stats(data, *, n_components, covariance_type, init_params, random_state, scale):
+    """Statistics of the initial responsibilities that init_params gives, as
+    scikit-learn's BaseMixture._initialize_parameters makes them: k-means labels
+    ('kmeans', emfast's own k-means, emfast._kmeans), random responsibilities
+    ('random'), or one sample per component ('random_from_data', 'k-means++'),
+    drawing the same random numbers as scikit-learn."""
+    K, cov = n_components, covariance_type
+    if init_params == "kmeans":
+        return kmeans_stats(data, K, cov, random_state, scale)
+    if init_params == "random":
+        return stats_from_assignment(data, cov, K, random_state=random_state)
+    indices = _one_sample_per_component(data, K, init_params, random_state)
+    # one sample per component: only those rows carry statistics
+    rows, sw = data.take(indices)
+    picked = ArrayData(np.ascontiguousarray(rows, dtype=data.dtype), sw)
+    return stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int64))
+
+
 def initial_parameters(data, *, n_components, covariance_type, init_params, reg_covar, random_state, inits,
                        scale):
-    """(initial Params, largest jitter the initial covariances needed).
-
-    init_params='kmeans' runs emfast's own k-means (emfast._kmeans); the other
-    initialisations draw the same random numbers as scikit-learn.
-    """
+    """(initial Params of a Gaussian mixture, largest jitter its covariances needed):
+    the M-step of initial_stats, with weights_init, means_init and precisions_init
+    (the validated `inits`) in place of what they give."""
     weights_init, means_init, precisions_init = inits
-    K, cov = n_components, covariance_type
     fitted, jitter = None, 0.0
     if weights_init is None or means_init is None or precisions_init is None:
-        if init_params == "kmeans":
-            stats = kmeans_stats(data, K, cov, random_state, scale)
-        elif init_params == "random":
-            stats = stats_from_assignment(data, cov, K, random_state=random_state)
-        else:
-            indices = _one_sample_per_component(data, K, init_params, random_state)
-            # one sample per component: only those rows carry statistics
-            rows, sw = data.take(indices)
-            picked = ArrayData(np.ascontiguousarray(rows, dtype=data.dtype), sw)
-            stats = stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int64))
-        fitted, jitters, _ = m_step(stats, cov, reg_covar, scale, data.n_samples)
+        stats = initial_stats(data, n_components=n_components, covariance_type=covariance_type,
+                              init_params=init_params, random_state=random_state, scale=scale)
+        fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
         jitter = float(np.max(jitters))
         weights = (stats.s0 + _EPS10) / data.total_weight()
         # scikit-learn leaves them summing to 1 + 10 eps K / n (K / n for one
@@ -107,5 +114,5 @@ def initial_parameters(data, *, n_components, covariance_type, init_params, reg_
     if precisions_init is None:
         covs, prec_chol = fitted.covariances, fitted.precisions_cholesky
     else:
-        prec_chol, covs = params_from_precisions(precisions_init, cov)
+        prec_chol, covs = params_from_precisions(precisions_init, covariance_type)
     return Params.of(weights, means, covs, prec_chol), jitter
