@@ -1,6 +1,6 @@
 """Reference shapes, their data, and one EM iteration timed for each implementation.
 
-The measure (as ../shared/PEERS.md defines it): the cost of one EM iteration from
+The measure: the cost of one EM iteration from
 the same initial parameters, (time of a fit with 1 + n iterations - time with 1
 iteration) / n, tol = 0 so no fit stops early; medians over repeats.
 

@@ -9,9 +9,9 @@
 //   - xa, row-major with rows padded to a whole number of vectors: SIMD lanes
 //     run over features, for the second-order statistics of larger D, which are
 //     outer products summed over the rows that carry responsibility.
-// Chunks are grouped into slots of a fixed number of chunks; a thread takes
-// whole slots and the slot results are added in slot order, so the result does
-// not depend on the number of threads (DESIGN.md, "Parallel kernels").
+// Chunks are grouped into contiguous blocks; a thread takes whole blocks and the
+// blocks' statistics are added in block order, so the result does not depend on
+// the number of threads.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include <limits>
 #include <new>
 
+#include "constants.hpp"
 #include "core.hpp"
 #include "simd.hpp"
 
@@ -79,8 +80,8 @@ inline Geometry make_geometry(int64_t n, int64_t D, int64_t K, Cov cov) {
     g.n = n;
     // keep the chunk's working set (two layouts of x, a centred copy, K
     // log-densities) within about 256 KiB, i.e. in L2
-    int64_t B = 256;
-    while (B > 64 && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
+    int64_t B = kMaxChunkRows;
+    while (B > kMinChunkRows && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
     g.B = B;
     g.n_chunks = (n + B - 1) / B;
     // blocks of at least 4 chunks, up to 64 of them (enough for 64 threads to
@@ -282,7 +283,6 @@ template <class T> struct Model {
 
     // From a full parameter set (E-step passes).
     Model(const Params& p, const double* shift) : Model(p.cov, p.K, p.D, p.means, shift) {
-        const double half_log_2pi = 0.9189385332046727418;
         const int64_t D = p.D, Dm = dims.Dm;
         std::vector<double> logdet(static_cast<size_t>(K), 0.0);
         switch (cov) {
@@ -323,13 +323,13 @@ template <class T> struct Model {
                 break;
         }
         for (int64_t kk = 0; kk < K; ++kk)
-            cst[kk] = T(p.log_weights[kk] + logdet[size_t(kk)] - double(D) * half_log_2pi);
+            cst[kk] = T(p.log_weights[kk] + logdet[size_t(kk)] - double(D) * kHalfLog2Pi);
     }
 };
 
 // ---------------------------------------------------------------- accumulators
 
-// Statistics of a slot in float64, with the padded strides of the kernels
+// Statistics of a block in float64, with the padded strides of the kernels
 // (s1: K x Da, s2: full K x Da x Da, tied Da x Da, diag K x Da, spherical K).
 struct Acc {
     Cov cov;

@@ -96,7 +96,7 @@ void em_pass(const Data& X, const double* sample_weight, const Params& p, const 
 // A statistics pass with fixed responsibilities: hard `labels` (-1 = none) or
 // soft `resp` (N x K, the dtype of X, any strides); exactly one is given.
 struct Resp {
-    const int64_t* labels = nullptr;
+    const int32_t* labels = nullptr;
     const void* resp = nullptr;
     int64_t row_stride = 0, col_stride = 0;
 };
@@ -122,6 +122,39 @@ struct MStepResult {
 };
 MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold,
                    double scale);
+
+// scikit-learn's KMeans(n_init=1) for init_params='kmeans' (csrc/kmeans.cpp).
+// Rows are centred on `shift` (the column means); centres are centred too.
+//
+// k-means++: the seeds' row indices, from the first seed `first` and the
+// (K - 1) x n_trials uniform draws scikit-learn would make.
+void kmeans_plusplus(const Data& X, const double* sample_weight, const double* shift, int64_t K, int64_t first,
+                     int64_t n_trials, const double* draws, const Exec& ex, int64_t* indices);
+
+// The steps of k-means++ for data in parts (Dask blocks): with `update` (L = 1),
+// closest_i <- min(closest_i, ||x_i - cand||^2) and out[0] = sum_i w_i closest_i;
+// else out[l] = sum_i w_i min(closest_i, ||x_i - cand_l||^2). closest has X's
+// dtype and room for N rounded up to a whole SIMD vector (the rest +inf);
+// candidates are centred rows.
+void kmeans_closest(const Data& X, const double* sample_weight, const double* shift, const double* cands, int64_t L,
+                    void* closest, bool update, const Exec& ex, double* out);
+
+// Lloyd iterations from `centers` until the labels stop changing (strict),
+// the centres move by at most tol (sum of squared shifts), max_iter
+// iterations are done, or a cluster is left without rows (empty: the caller
+// relocates it as scikit-learn does and calls again). labels (N, int32) hold
+// the previous iteration's labels (-1 at first) and receive the new ones.
+// max_iter = 0: only the labels of the given centres.
+struct LloydState {
+    std::vector<double> centers;       // K x D: in, the start; out, the last centres
+    std::vector<double> sums, weights;  // of the last assignment: K x D weighted sums of rows, K weights
+    int64_t n_iter = 0;                 // iterations done in this call
+    int64_t changed = 0;                // labels changed by the last assignment
+    bool strict = false;                // no label changed
+    bool empty = false;                 // stopped before averaging: a cluster has no rows
+};
+void kmeans_lloyd(const Data& X, const double* sample_weight, const double* shift, int64_t K, int64_t max_iter,
+                  double tol, int32_t* labels, const Exec& ex, LloydState& st);
 
 // precisions_cholesky_ from covariances_; a matrix that is not positive definite
 // gets the smallest jitter 10^j * 1e-10 * scale on its diagonal that makes it so.

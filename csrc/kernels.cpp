@@ -20,7 +20,7 @@ void vector_math(int fn, const double* x, int64_t n, double* out) {
 
 const KernelTable table = {
     kKernelAbi, EMFAST_SIMD_NAME, sizeof(Stats), sizeof(Exec),
-    em_pass, fixed_pass, score_pass, vector_math, m_step, precision_cholesky, bp::run, bp::exact_bag_messages,
+    em_pass, fixed_pass, score_pass, vector_math, kmeans_plusplus, kmeans_closest, kmeans_lloyd, m_step, precision_cholesky, bp::run, bp::exact_bag_messages,
 };
 
 }  // namespace

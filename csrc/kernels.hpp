@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 2;
+constexpr int kKernelAbi = 4;
 
 struct KernelTable {
     int abi;
@@ -27,6 +27,12 @@ struct KernelTable {
     void (*score_pass)(const Data&, const Params&, const double*, Score, void*, const Exec&);
     // The kernels' vectorised exp (fn = 0) or log (fn = 1) of n doubles, for tests.
     void (*vector_math)(int fn, const double* x, int64_t n, double* out);
+    void (*kmeans_plusplus)(const Data&, const double*, const double*, int64_t, int64_t, int64_t, const double*,
+                            const Exec&, int64_t*);
+    void (*kmeans_closest)(const Data&, const double*, const double*, const double*, int64_t, void*, bool, const Exec&,
+                           double*);
+    void (*kmeans_lloyd)(const Data&, const double*, const double*, int64_t, int64_t, double, int32_t*, const Exec&,
+                         LloydState&);
     MStepResult (*m_step)(const Stats&, const double*, double, double, double);
     void (*precision_cholesky)(Cov, int64_t, int64_t, double*, double*, double, double*);
     bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&);

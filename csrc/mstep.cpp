@@ -3,15 +3,12 @@
 #include <cmath>
 #include <limits>
 
+#include "constants.hpp"
 #include "core.hpp"
 
 namespace emfast {
 
 namespace {
-
-// The smallest variance (Cholesky pivot) a model keeps: its precision (1e301)
-// and sums of up to 10^7 such products stay finite in float64. Below it, jitter.
-constexpr double kMinVariance = 1e-301;
 
 // Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
 // Returns false if the matrix is not numerically positive definite: a pivot at
@@ -124,25 +121,33 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
     r.empty.assign(size_t(K), 0);
     r.jitter.assign(size_t(cov == Cov::Tied ? 1 : K), 0.0);
 
-    // scikit-learn adds 10 eps to every component's weight so that no division is by zero
-    const double eps10 = 10.0 * std::numeric_limits<double>::epsilon();
     std::vector<double> nk(static_cast<size_t>(K));
     double total = 0.0;
     for (int64_t k = 0; k < K; ++k) {
-        nk[size_t(k)] = st.s0[size_t(k)] + eps10;
+        nk[size_t(k)] = st.s0[size_t(k)] + kWeightEps;
         total += nk[size_t(k)];
         r.empty[size_t(k)] = st.s0[size_t(k)] <= empty_threshold;
     }
+    // scikit-learn's mean sum r x / nk = (S0 c + S1) / nk = c + delta, with
+    // delta = S1 / nk - ((nk - S0) / nk) c: the second term vanishes unless the
+    // component is (nearly) empty, whose mean then goes to 0 as scikit-learn's does
+    std::vector<double> delta(static_cast<size_t>(K * D));
     for (int64_t k = 0; k < K; ++k) {
         r.weights[size_t(k)] = nk[size_t(k)] / total;
-        for (int64_t i = 0; i < D; ++i)
-            r.means[size_t(k * D + i)] = centers[k * D + i] + st.s1[size_t(k * D + i)] / nk[size_t(k)];
+        const double n = nk[size_t(k)], lost = (n - st.s0[size_t(k)]) / n;
+        for (int64_t i = 0; i < D; ++i) {
+            const double c = centers[k * D + i];
+            const double d = st.s1[size_t(k * D + i)] / n - (lost == 0.0 ? 0.0 : lost * c);
+            delta[size_t(k * D + i)] = d;
+            r.means[size_t(k * D + i)] = c + d;
+        }
     }
 
-    // sum r (x - mu)(x - mu)^T = S2 - S1 S1^T (2 - S0 / nk) / nk  with mu = c + S1 / nk
+    // sum r (x - mu)(x - mu)^T = S2 - S1 delta^T - delta S1^T + S0 delta delta^T
     auto centred = [&](int64_t k, int64_t i, int64_t j, double s2) {
-        const double n = nk[size_t(k)], f = (2.0 - st.s0[size_t(k)] / n) / n;
-        return s2 - st.s1[size_t(k * D + i)] * st.s1[size_t(k * D + j)] * f;
+        const double* s1 = st.s1.data() + k * D;
+        const double* d = delta.data() + k * D;
+        return s2 - (s1[i] * d[j] + d[i] * s1[j]) + st.s0[size_t(k)] * d[i] * d[j];
     };
     switch (cov) {
         case Cov::Full:

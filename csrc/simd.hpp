@@ -51,10 +51,6 @@ template <> struct Simd<float> {
     static constexpr int W = EMFAST_VBYTES / 4;
 };
 
-// Widest lane count of any build: chunk sizes are multiples of it so that the
-// chunk geometry (and hence every result) is the same whichever module runs.
-constexpr int kMaxLanes = 16;
-
 template <class V, class T> inline V vload(const T* p) {
     V v;
     std::memcpy(&v, p, sizeof(V));

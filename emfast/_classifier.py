@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _overflow
 from ._data import score_array
-from ._mixture import COVARIANCE_TYPES
+from ._mixture import COVARIANCE_TYPES, INIT_PARAMS
 from ._stats import Params
 from ._validation import as_kernel_input, check_sample_weight, check_X
 from ._gaussian_mixture import GaussianMixture
@@ -62,7 +62,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "init_params": [StrOptions(set(INIT_PARAMS))],
         "random_state": ["random_state"],
     }
 

@@ -2,15 +2,16 @@
 
 Each pass runs the same C++ kernel on every block of rows, on the workers, and
 tree-reduces the per-block statistics (they add); the M-step runs on the
-client. Initialisation never collects X: k-means seeds come from a sample of
-rows, the Lloyd iterations are passes, and random_from_data fetches K rows.
-Scoring a dask array returns a lazy dask array (map_blocks).
+client. Initialisation never collects X: k-means keeps its per-row state (each
+row's distance to its closest seed, its label) in persisted blocks beside X's
+and makes the same choices as on an in-memory array; random_from_data and
+k-means++ fetch K rows. Scoring a dask array returns a lazy dask array.
 """
 
 import numpy as np
 
 from ._data import ArrayData, Data, finite_stats, score_array
-from ._kmeans import sample_size
+from ._native import core
 
 
 def _import_dask():
@@ -44,6 +45,54 @@ def _block_random_pass(X, w, seed, n_components, centers, covariance_type, shift
 
 def _block_score(X, params, covariance_type, what):
     return score_array(_block(X), params, covariance_type, what)
+
+
+# k-means on blocks: each block's rows with the block's state (an array per block)
+
+
+def _closest_init(n, dtype):
+    """+inf distances for n rows, with the padding emfast._core.kmeans_closest needs."""
+    return np.full(-(-n // 16) * 16, np.inf, dtype=dtype)
+
+
+def _block_closest(X, w, shift, cand, closest):
+    """(a copy of closest updated with candidate cand, sum of w * closest)."""
+    closest = closest.copy()
+    total = core.kmeans_closest(_block(X), w, shift, cand, closest, True, 0)[0]
+    return closest, total
+
+
+def _block_potentials(X, w, shift, cands, closest):
+    return core.kmeans_closest(_block(X), w, shift, cands, closest, False, 0)
+
+
+def _block_search(w, closest, n, targets):
+    """The first row at which the block's running sum of w * closest reaches each target."""
+    values = closest[:n] if w is None else w * closest[:n]
+    return np.searchsorted(np.cumsum(values, dtype=np.float64), targets)
+
+
+def _block_lloyd(X, w, shift, centers, labels, update):
+    """(this block's labels of the centres, its sums, weights and changed count)."""
+    labels = labels.copy()
+    r = core.kmeans_lloyd(_block(X), w, shift, centers, labels, 1 if update else 0, 0.0, 0)
+    return labels, r
+
+
+def _block_distances(X, w, shift, centers, labels):
+    return ArrayData(_block(X)).distances_to_labels(centers, labels, shift)
+
+
+def _block_fixed_pass(X, w, centers, covariance_type, shift, labels):
+    return ArrayData(_block(X), w).fixed_pass(centers, covariance_type, shift, labels=labels)
+
+
+def _block_distinct(X, w, labels):
+    return np.unique(labels)
+
+
+def _item(pair, i):
+    return pair[i]
 
 
 def _add(a, b):
@@ -150,15 +199,119 @@ class DaskData(Data):
     def head(self, n):
         return np.ascontiguousarray(self.X[: min(n, self.n_samples)].compute(), dtype=np.float64)
 
-    def kmeans_plusplus_indices(self, n_components, random_state):
-        """scikit-learn's k-means++ seeding on a random sample of the rows."""
-        from sklearn.cluster import kmeans_plusplus
+    # ------------------------------------------------------------- k-means
 
-        size = min(self.n_samples, sample_size(n_components))
-        rows = np.sort(random_state.choice(self.n_samples, size, replace=False))
-        X, w = self.take(rows)
-        _, picked = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=w)
-        return rows[picked]
+    def _map(self, f, *per_block, persist=False):
+        """f(block, weights, *args of that block) for every block: results (or
+        persisted delayed results)."""
+        dask, _ = _import_dask()
+        g = dask.delayed(f, pure=True)
+        tasks = [g(b, w, *args) for b, w, *args in zip(self.blocks, self.weight_blocks, *per_block)]
+        return dask.persist(*tasks) if persist else dask.compute(*tasks)
+
+    def column_mean_and_variance(self):
+        dask, da = _import_dask()
+        mean = self.X.mean(axis=0)
+        var = (((self.X.astype(np.float64) - mean) ** 2).sum(axis=0) / self.n_samples).mean()
+        mean, var, finite = dask.compute(mean, var, da.isfinite(self.X).all())
+        if not finite:  # blocks are checked on the workers, but this is the first pass
+            raise ValueError("Input X contains NaN or infinity.")
+        return np.asarray(mean, dtype=self.dtype), float(var)
+
+    def kmeans_plusplus(self, n_clusters, first, draws, shift):
+        """emfast._core.kmeans_plusplus's steps, block by block (the same choices)."""
+        dask, _ = _import_dask()
+        sizes = np.diff(self.offsets)
+        closest = [dask.delayed(_closest_init)(int(n), self.dtype) for n in sizes]
+
+        def centred(rows):
+            X, _ = self.take(rows)
+            return np.ascontiguousarray(X.astype(self.dtype) - shift.astype(self.dtype), dtype=np.float64)
+
+        def update(cand):
+            nonlocal closest
+            pairs = self._map(_block_closest, [shift] * len(sizes), [cand] * len(sizes), closest, persist=True)
+            closest = [dask.delayed(_item)(p, 0) for p in pairs]
+            return np.array(dask.compute(*[dask.delayed(_item)(p, 1) for p in pairs]))
+
+        indices = [int(first)]
+        totals = update(centred([first]))
+        pot = float(np.sum(totals))
+        for u in draws:
+            order = np.argsort(u, kind="stable")
+            targets = u[order] * pot
+            before = np.r_[0.0, np.cumsum(totals)]
+            block = np.minimum(np.searchsorted(before[1:], targets), len(sizes) - 1)
+            found = np.empty(len(u), dtype=np.int64)
+            for b in np.unique(block):
+                mine = block == b
+                local = dask.compute(dask.delayed(_block_search)(
+                    self.weight_blocks[b], closest[b], int(sizes[b]), targets[mine] - before[b]))[0]
+                found[mine] = np.minimum(self.offsets[b] + local, self.n_samples - 1)
+            ids = np.empty(len(u), dtype=np.int64)
+            ids[order] = found
+            cands = centred(ids)
+            pots = np.sum(self._map(_block_potentials, [shift] * len(sizes), [cands] * len(sizes), closest), axis=0)
+            best = int(np.argmin(pots))
+            pot = float(pots[best])
+            totals = update(cands[best : best + 1])
+            indices.append(int(ids[best]))
+        return np.array(indices, dtype=np.int64)
+
+    def new_labels(self):
+        dask, _ = _import_dask()
+        return [dask.delayed(np.full)(int(n), -1, dtype=np.int32) for n in np.diff(self.offsets)]
+
+    def kmeans_lloyd(self, centers, labels, max_iter, tol, shift):
+        """emfast._core.kmeans_lloyd's loop, each assignment block by block; labels
+        (the list of label blocks) is updated in place."""
+        dask, _ = _import_dask()
+        n = len(self.blocks)
+        centers = np.array(centers, dtype=np.float64)
+        result = {"n_iter": 0, "changed": 0, "strict": False, "empty": False}
+
+        def assign(update):
+            pairs = self._map(_block_lloyd, [shift] * n, [centers] * n, labels, [update] * n, persist=True)
+            labels[:] = [dask.delayed(_item)(p, 0) for p in pairs]
+            return dask.compute(*[dask.delayed(_item)(p, 1) for p in pairs])
+
+        if max_iter == 0:
+            assign(False)
+            return dict(result, centers=centers)
+        while result["n_iter"] < max_iter:
+            parts = assign(True)
+            result["n_iter"] += 1
+            sums = sum(p["sums"] for p in parts)
+            weights = sum(p["weights"] for p in parts)
+            result.update(changed=int(sum(p["changed"] for p in parts)), sums=sums, weights=weights)
+            if (weights == 0).any():
+                return dict(result, centers=centers, empty=True)
+            new = sums * (1.0 / weights)[:, None]
+            moved = float(np.sum(np.sqrt(np.sum((new - centers) ** 2, axis=1)) ** 2))
+            centers = new
+            if result["changed"] == 0:
+                return dict(result, centers=centers, strict=True)
+            if moved <= tol:
+                break
+        return dict(result, centers=centers)
+
+    def distances_to_labels(self, centers, labels, shift):
+        n = len(self.blocks)
+        return np.concatenate(self._map(_block_distances, [shift] * n, [centers] * n, labels))
+
+    def distinct_labels(self, labels):
+        return len(np.unique(np.concatenate(self._map(_block_distinct, labels))))
+
+    def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
+        """Statistics under hard labels (a list of label blocks, from k-means)."""
+        if resp is not None or labels is None:
+            raise NotImplementedError("only k-means labels are given to dask arrays")
+        n = len(self.blocks)
+        parts = self._map(_block_fixed_pass, [centers] * n, [covariance_type] * n, [shift] * n, labels)
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return finite_stats(total, self.dtype)
 
     def score(self, params, covariance_type, what):
         """A lazy dask array of per-sample outputs (the overflow fix-up included)."""

@@ -21,6 +21,14 @@ class Float32Overflow(ArithmeticError):
     """float32 cannot hold this data's squared deviations: fit it in float64."""
 
 
+def overflow_error():
+    return ValueError(
+        "The squared distances between samples and components overflow float64. Rescale X "
+        "(for example with sklearn.preprocessing.StandardScaler); if means_init was given, "
+        "give means within the data's range."
+    )
+
+
 def finite_stats(stats, dtype):
     """The statistics, if finite; else float32 data is refitted in float64
     (Float32Overflow), and float64 data is a ValueError."""
@@ -28,11 +36,7 @@ def finite_stats(stats, dtype):
         return stats
     if dtype == np.float32:
         raise Float32Overflow
-    raise ValueError(
-        "The squared distances between samples and components overflow float64. Rescale X "
-        "(for example with sklearn.preprocessing.StandardScaler); if means_init was given, "
-        "give means within the data's range."
-    )
+    raise overflow_error()
 
 
 class Data:
@@ -83,7 +87,30 @@ class Data:
         """The first n rows, C-ordered float64."""
         raise NotImplementedError
 
-    def kmeans_plusplus_indices(self, n_components, random_state):  # pragma: no cover
+    def column_mean_and_variance(self):  # pragma: no cover
+        """The column means in the data's dtype (scikit-learn's X.mean(axis=0)) and the
+        mean of the column variances (its k-means tolerance unit)."""
+        raise NotImplementedError
+
+    def kmeans_plusplus(self, n_clusters, first, draws, shift):  # pragma: no cover
+        """k-means++ seeds (row indices) of the rows centred on shift (emfast._kmeans)."""
+        raise NotImplementedError
+
+    def new_labels(self):  # pragma: no cover
+        """Every row's k-means label, -1 for none yet (what kmeans_lloyd updates)."""
+        raise NotImplementedError
+
+    def kmeans_lloyd(self, centers, labels, max_iter, tol, shift):  # pragma: no cover
+        """Lloyd iterations (emfast._core.kmeans_lloyd); labels are updated in place."""
+        raise NotImplementedError
+
+    def distinct_labels(self, labels):  # pragma: no cover
+        """How many different k-means labels there are."""
+        raise NotImplementedError
+
+    def distances_to_labels(self, centers, labels, shift):  # pragma: no cover
+        """Each row's squared distance to its label's centre, as NumPy computes it
+        on the centred rows (k-means' empty-cluster relocation)."""
         raise NotImplementedError
 
     def score(self, params, covariance_type, what):  # pragma: no cover
@@ -137,13 +164,34 @@ class ArrayData(Data):
         X = np.asarray(self.X[rows], dtype=np.float64)
         return X, (None if self.sample_weight is None else self.sample_weight[rows])
 
-    def kmeans_plusplus_indices(self, n_components, random_state):
-        """scikit-learn's k-means++ seeding (what its init_params='k-means++' uses)."""
-        from sklearn.cluster import kmeans_plusplus
+    def column_mean_and_variance(self):
+        mean = self.X.mean(axis=0)
+        total = np.zeros(self.n_features)
+        for start in range(0, self.n_samples, _RANDOM_CHUNK):  # no copy of X
+            d = np.asarray(self.X[start : start + _RANDOM_CHUNK], dtype=np.float64) - mean
+            total += np.einsum("ij,ij->j", d, d)
+        return mean, float(np.mean(total / self.n_samples))
 
-        _, indices = kmeans_plusplus(self.X, n_components, random_state=random_state,
-                                     sample_weight=self.sample_weight)
-        return indices
+    def kmeans_plusplus(self, n_clusters, first, draws, shift):
+        return core.kmeans_plusplus(self.X, self.sample_weight, shift, n_clusters, first, draws, 0)
+
+    def new_labels(self):
+        return np.full(self.n_samples, -1, dtype=np.int32)
+
+    def kmeans_lloyd(self, centers, labels, max_iter, tol, shift):
+        return core.kmeans_lloyd(self.X, self.sample_weight, shift, centers, labels, max_iter, tol, 0)
+
+    def distinct_labels(self, labels):
+        return len(np.unique(labels))
+
+    def distances_to_labels(self, centers, labels, shift):
+        centers = np.asarray(centers, dtype=self.dtype)
+        shift = np.asarray(shift, dtype=self.dtype)
+        out = np.empty(self.n_samples, dtype=self.dtype)
+        for start in range(0, self.n_samples, _RANDOM_CHUNK):
+            stop = start + _RANDOM_CHUNK
+            out[start:stop] = (((self.X[start:stop] - shift) - centers[labels[start:stop]]) ** 2).sum(axis=1)
+        return out
 
     def head(self, n):
         # a C-ordered copy: NumPy's reductions sum in an order that depends on the

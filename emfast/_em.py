@@ -94,11 +94,16 @@ def reseed(params, empty, data, worst_rows, covariance_type, scale):
     return float(np.max(jitter))
 
 
-def maximise(stats, *, covariance_type, reg_covar, scale, n_samples, data, worst_rows):
-    """The M-step and its repairs: (Params, Repairs, re-seeded components)."""
+def maximise(stats, *, covariance_type, reg_covar, scale, n_samples, data=None, worst_rows=None):
+    """The M-step and its repairs: (Params, Repairs, re-seeded components).
+
+    Given the pass's worst-explained rows (`worst_rows`, with `data`), components
+    left without samples are re-seeded there; without, they keep scikit-learn's
+    M-step (a weight of about 10 eps, reg_covar on the diagonal).
+    """
     params, jitter, empty = m_step(stats, covariance_type, reg_covar, scale, n_samples)
     repairs = Repairs(float(np.max(jitter)))
-    reseeded = np.flatnonzero(empty)
+    reseeded = np.flatnonzero(empty) if worst_rows is not None else np.empty(0, dtype=np.int64)
     if len(reseeded):
         repairs |= Repairs(reseed(params, empty, data, worst_rows, covariance_type, scale), len(reseeded))
     return params, repairs, reseeded
@@ -115,20 +120,22 @@ class Step:
 
 
 class GaussianEM:
-    """Batch EM for the Gaussian mixture: one fused pass and an M-step per iteration."""
+    """Batch EM for the Gaussian mixture: one fused pass and an M-step per iteration
+    (re-seeding components that lose their samples if `reseed`)."""
 
-    def __init__(self, covariance_type, reg_covar, scale, n_samples):
+    def __init__(self, covariance_type, reg_covar, scale, n_samples, reseed=False):
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
         self.scale = scale
         self.n_samples = n_samples
+        self.reseed = reseed
 
     def step(self, data, params):
         """(new params, lower bound of the old params) and the repairs made."""
-        stats = data.em_pass(params, self.covariance_type, n_worst=params.n_components)
+        stats = data.em_pass(params, self.covariance_type, n_worst=params.n_components if self.reseed else 0)
         new, repairs, reseeded = maximise(
             stats, covariance_type=self.covariance_type, reg_covar=self.reg_covar, scale=self.scale,
-            n_samples=self.n_samples, data=data, worst_rows=stats.worst_row,
+            n_samples=self.n_samples, data=data, worst_rows=stats.worst_row if self.reseed else None,
         )
         return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
 

@@ -12,7 +12,7 @@ from sklearn.utils.validation import validate_data
 from ._data import ArrayData, Float32Overflow
 from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
-from ._mixture import COVARIANCE_TYPES, GaussianMixtureBase
+from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
 from ._validation import (
     as_kernel_input,
@@ -77,7 +77,7 @@ class GaussianMixture(GaussianMixtureBase):
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "init_params": [StrOptions(set(INIT_PARAMS))],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
@@ -85,6 +85,7 @@ class GaussianMixture(GaussianMixtureBase):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "reseed_empty": ["boolean"],
     }
 
     def __init__(
@@ -104,6 +105,7 @@ class GaussianMixture(GaussianMixtureBase):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        reseed_empty=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -119,6 +121,7 @@ class GaussianMixture(GaussianMixtureBase):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.reseed_empty = reseed_empty
 
     # ------------------------------------------------------------- public API
 
@@ -186,7 +189,7 @@ class GaussianMixture(GaussianMixtureBase):
         inits = self._check_initial_parameters(data.n_features)
         scale = data.scale()
         random_state = check_random_state(self.random_state)
-        model = GaussianEM(self.covariance_type, self.reg_covar, scale, data.n_samples)
+        model = GaussianEM(self.covariance_type, self.reg_covar, scale, data.n_samples, self.reseed_empty)
 
         def initial():
             params, jitter = initial_parameters(

@@ -10,10 +10,11 @@ import numpy as np
 
 from ._data import ArrayData
 from ._em import m_step
-from ._kmeans import kmeans_stats
+from ._kmeans import kmeans_labels, kmeans_plusplus, kmeans_sample_stats
+from ._native import core
 from ._stats import Params, round_to
 
-_EPS10 = 10 * np.finfo(np.float64).eps
+_EPS10 = core.WEIGHT_EPS  # added to every component's weight, as scikit-learn does
 
 
 def stats_from_assignment(data, covariance_type, n_components, labels=None, resp=None, random_state=None):
@@ -46,8 +47,8 @@ def stats_from_assignment(data, covariance_type, n_components, labels=None, resp
 def _one_sample_per_component(data, n_components, init_params, random_state):
     """The rows that init_params 'random_from_data' or 'k-means++' start from."""
     K = n_components
-    if init_params == "k-means++":
-        return data.kmeans_plusplus_indices(K, random_state)
+    if init_params == "k-means++":  # scikit-learn's kmeans_plusplus on X as it is
+        return kmeans_plusplus(data, K, random_state, np.zeros(data.n_features))
     sw = data.sample_weight
     p = None if sw is None else sw / sw.sum()
     if p is not None and np.count_nonzero(p) < K:
@@ -77,19 +78,21 @@ def params_from_precisions(precisions, covariance_type):
 def initial_stats(data, *, n_components, covariance_type, init_params, random_state, scale):
     """Statistics of the initial responsibilities that init_params gives, as
     scikit-learn's BaseMixture._initialize_parameters makes them: k-means labels
-    ('kmeans', emfast's own k-means, emfast._kmeans), random responsibilities
-    ('random'), or one sample per component ('random_from_data', 'k-means++'),
-    drawing the same random numbers as scikit-learn."""
+    ('kmeans', scikit-learn's KMeans), random responsibilities ('random'), or one
+    sample per component ('random_from_data', 'k-means++'), drawing the same random
+    numbers as scikit-learn; or emfast's k-means on a sample ('kmeans_sample')."""
     K, cov = n_components, covariance_type
     if init_params == "kmeans":
-        return kmeans_stats(data, K, cov, random_state, scale)
+        return stats_from_assignment(data, cov, K, labels=kmeans_labels(data, K, random_state))
+    if init_params == "kmeans_sample":
+        return kmeans_sample_stats(data, K, cov, random_state, scale)
     if init_params == "random":
         return stats_from_assignment(data, cov, K, random_state=random_state)
     indices = _one_sample_per_component(data, K, init_params, random_state)
     # one sample per component: only those rows carry statistics
     rows, sw = data.take(indices)
     picked = ArrayData(np.ascontiguousarray(rows, dtype=data.dtype), sw)
-    return stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int64))
+    return stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int32))
 
 
 def initial_parameters(data, *, n_components, covariance_type, init_params, reg_covar, random_state, inits,

@@ -1,29 +1,135 @@
-"""k-means for init_params='kmeans', on the EM engine's own passes.
+"""k-means for init_params='kmeans' (scikit-learn's) and 'kmeans_sample'.
 
-Seeds: scikit-learn's greedy k-means++ (kmeans_plusplus) on all rows, or on a
-random sample of max(10 000, 300 K) rows for larger data (a copy of that many
-rows is all the extra memory this takes). Then Lloyd iterations, each one
-hard-assignment pass (the fused pass with identity precisions and hard=True:
-no copy of X, no labels array, deterministic whatever the thread count), until
-the centres move less than tol times the mean feature variance, as
-scikit-learn's KMeans stops: on the sample, where iterations are cheap, then
-at most FULL_PASSES more on all the data (k-means creeps towards its fixed
-point; the centres are an initialisation, and EM goes on from there). On a
-sample, the best of three starts is kept. Clusters
-that lose all their rows move to the rows farthest from every centre, as
-scikit-learn's do.
+``kmeans_labels`` is scikit-learn's ``KMeans(n_clusters=K, n_init=1,
+random_state=random_state).fit(X, sample_weight).labels_``, which its
+GaussianMixture uses for init_params='kmeans': X centred on its column
+means, k-means++ seeding (2 + log K candidates per seed, the same random
+draws), then Lloyd iterations until the labels stop changing or the centres
+move by at most tol times the mean feature variance, empty clusters
+relocated to the rows farthest from their centres. The passes run in C++
+(csrc/kmeans.cpp) on the chunked engine: no (N, K) array, no copy of X; the
+state is the O(N) labels and, while seeding, each row's distance to its
+closest seed. Labels can differ from scikit-learn's only where two distances
+tie to rounding.
 
-What comes back is the statistics of the final partition for the mixture's
-covariance type: the M-step turns them into the initial mixture.
+``kmeans_sample_stats`` (init_params='kmeans_sample') is emfast's cheaper
+initialisation for data too large for that: k-means++ and Lloyd on a random
+sample of max(10 000, 300 K) rows (the best of three starts), then at most
+FULL_PASSES Lloyd passes over all rows. It is not scikit-learn's k-means.
 """
 
-import numpy as np
-from sklearn.cluster import kmeans_plusplus
+import warnings
 
-from ._data import ArrayData
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._data import ArrayData, Float32Overflow, overflow_error
+from ._native import core
 from ._stats import Params
 
 FULL_PASSES = 2
+
+
+# ----------------------------------------------------------------- scikit-learn's KMeans
+
+
+def n_local_trials(n_clusters):
+    """Candidates per seed in k-means++ (scikit-learn's choice)."""
+    return 2 + int(np.log(n_clusters))
+
+
+def kmeans_plusplus(data, n_clusters, random_state, shift):
+    """scikit-learn's k-means++ seeds (row indices) of the rows centred on `shift`,
+    drawing the same random numbers."""
+    sw = np.ones(data.n_samples, dtype=data.dtype) if data.sample_weight is None else (
+        np.asarray(data.sample_weight, dtype=data.dtype))
+    first = random_state.choice(data.n_samples, p=sw / sw.sum())
+    draws = random_state.uniform(size=(n_clusters - 1, n_local_trials(n_clusters)))
+    return data.kmeans_plusplus(n_clusters, int(first), draws, shift)
+
+
+def _relocate_empty(data, shift, result, labels):
+    """scikit-learn's _relocate_empty_clusters_dense on Lloyd's sums and weights:
+    each empty cluster takes one of the rows farthest from their centres."""
+    sums, weights = result["sums"], result["weights"]
+    empty = np.flatnonzero(weights == 0)
+    distances = data.distances_to_labels(result["centers"], labels, shift)
+    if np.max(distances) == 0:  # fewer distinct rows than clusters
+        return sums, weights
+    far = np.argpartition(distances, -len(empty))[: -len(empty) - 1 : -1]
+    rows, w = data.take(far)
+    rows = np.asarray(rows, dtype=data.dtype) - np.asarray(shift, dtype=data.dtype)
+    w = np.ones(len(far)) if w is None else np.asarray(w, dtype=data.dtype)
+    for new, row, wi, idx in zip(empty, rows, w, far):
+        old = labels[idx]
+        sums[old] -= row * wi
+        sums[new] = row * wi
+        weights[new] = wi
+        weights[old] -= wi
+    return sums, weights
+
+
+def _average(sums, weights):
+    """scikit-learn's _average_centers, in its order: an empty cluster takes the
+    heaviest one's row as it stands then (its mean if already averaged)."""
+    centers = sums.copy()
+    heaviest = np.argmax(weights)
+    for k in range(len(weights)):
+        if weights[k] > 0:
+            centers[k] *= 1.0 / weights[k]
+        else:
+            centers[k] = centers[heaviest]
+    return centers
+
+
+def lloyd(data, centers, shift, max_iter, tol):
+    """scikit-learn's _kmeans_single_lloyd from `centers` (centred): the labels."""
+    labels = data.new_labels()
+    done, strict = 0, False
+    while done < max_iter:
+        result = data.kmeans_lloyd(centers, labels, max_iter - done, tol, shift)
+        done += result["n_iter"]
+        if not result["empty"]:
+            centers, strict = result["centers"], result["strict"]
+            break
+        # finish the iteration that left a cluster empty, as scikit-learn does
+        old = result["centers"]
+        sums, weights = _relocate_empty(data, shift, result, labels)
+        centers = _average(sums, weights)
+        shift_total = float(np.sum(np.sqrt(np.sum((centers - old) ** 2, axis=1)) ** 2))
+        if result["changed"] == 0:
+            strict = True
+            break
+        if shift_total <= tol:
+            break
+    if not strict:  # the labels of the final centres
+        data.kmeans_lloyd(centers, labels, 0, tol, shift)
+    return labels
+
+
+def kmeans_labels(data, n_clusters, random_state, max_iter=300, tol=1e-4):
+    """scikit-learn's KMeans(n_clusters, n_init=1, random_state).fit(X, sample_weight).labels_."""
+    mean, variance = data.column_mean_and_variance()
+    if not (np.isfinite(mean).all() and np.isfinite(variance)):
+        if data.dtype == np.float32:  # the estimator refits in float64
+            raise Float32Overflow
+        raise overflow_error()
+    shift = np.asarray(mean, dtype=np.float64)
+    seeds, _ = data.take(kmeans_plusplus(data, n_clusters, random_state, shift))
+    centers = np.asarray(seeds, dtype=data.dtype) - mean.astype(data.dtype)
+    labels = lloyd(data, np.asarray(centers, dtype=np.float64), shift, max_iter, float(variance) * tol)
+    distinct = data.distinct_labels(labels)
+    if distinct < n_clusters:
+        warnings.warn(
+            "Number of distinct clusters ({}) found smaller than n_clusters ({}). Possibly due to "
+            "duplicate points in X.".format(distinct, n_clusters),
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+    return labels
+
+
+# ----------------------------------------------------------------- k-means on a sample
 
 
 def sample_size(n_components):
@@ -50,7 +156,7 @@ def _sample(data, n_components, random_state):
     return (data if n <= size else ArrayData(np.ascontiguousarray(X, dtype=data.dtype), w)), X, w
 
 
-def _lloyd(data, centers, max_iter, threshold):
+def _sampled_lloyd(data, centers, max_iter, threshold):
     """Lloyd iterations from `centers` until they move by at most `threshold`.
 
     Returns the centres and the inertia (sum of w ||x - c||^2) of the last assignment.
@@ -71,22 +177,24 @@ def _lloyd(data, centers, max_iter, threshold):
         if moved <= threshold and not len(empty):
             break
     # loglik = sum w (log(1/K) - D/2 log(2 pi) - ||x - c||^2 / 2) under identity precisions
-    inertia = -2.0 * (st.loglik - st.weight * (np.log(1.0 / K) - 0.5 * D * np.log(2 * np.pi)))
+    inertia = -2.0 * (st.loglik - st.weight * (np.log(1.0 / K) - D * core.HALF_LOG_2PI))
     return centers, inertia
 
 
-def kmeans_stats(data, n_components, covariance_type, random_state, scale, max_iter=300, tol=1e-4):
-    """Statistics (for covariance_type) of the k-means partition of the data."""
+def kmeans_sample_stats(data, n_components, covariance_type, random_state, scale, max_iter=300, tol=1e-4):
+    """Statistics (for covariance_type) of the partition of emfast's sampled k-means."""
+    from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+
     threshold = tol * scale
     sample, X, w = _sample(data, n_components, random_state)
     # on a sample, k-means is cheap: keep the best of three starts (by inertia)
     best = None
     for _ in range(1 if sample is data else 3):
-        seeds, _ = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=w)
-        centers, inertia = _lloyd(sample, np.asarray(seeds, dtype=np.float64), max_iter, threshold)
+        seeds, _ = sk_kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=w)
+        centers, inertia = _sampled_lloyd(sample, np.asarray(seeds, dtype=np.float64), max_iter, threshold)
         if best is None or inertia < best[1]:
             best = centers, inertia
     centers = best[0]
     if sample is not data:
-        centers, _ = _lloyd(data, centers, min(max_iter, FULL_PASSES), threshold)
+        centers, _ = _sampled_lloyd(data, centers, min(max_iter, FULL_PASSES), threshold)
     return data.em_pass(_identity_params(centers, covariance_type), covariance_type, hard=True)

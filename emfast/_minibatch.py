@@ -25,7 +25,7 @@ from sklearn.utils.validation import validate_data
 from ._data import ArrayData, Float32Overflow
 from ._em import Repairs, maximise
 from ._init import initial_parameters
-from ._mixture import COVARIANCE_TYPES, GaussianMixtureBase
+from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
 from ._stats import Stats
 from ._validation import as_kernel_input, blas_on_one_thread, check_n_samples, check_sample_weight, check_X
@@ -88,12 +88,13 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "init_params": [StrOptions(set(INIT_PARAMS))],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "reseed_empty": ["boolean"],
     }
 
     def __init__(
@@ -113,6 +114,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         precisions_init=None,
         random_state=None,
         verbose=0,
+        reseed_empty=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -128,6 +130,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self.precisions_init = precisions_init
         self.random_state = random_state
         self.verbose = verbose
+        self.reseed_empty = reseed_empty
 
     # ------------------------------------------------------------- public API
 
@@ -316,7 +319,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         cov = self.covariance_type
         # the model's mean is a point near the data: no pass over the batch for one
         data = ArrayData(X, sample_weight, shift=self._params.shift(X.dtype))
-        raw = data.em_pass(self._params, cov, n_worst=self.n_components)
+        raw = data.em_pass(self._params, cov, n_worst=self.n_components if self.reseed_empty else 0)
         batch = raw.normalised()
         t = self.n_steps_ + 1
         if self._stats is None:
@@ -326,7 +329,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             stats = self._stats.recentred(batch.centers).blend(batch, rho)
         new, repairs, reseeded = maximise(
             stats, covariance_type=cov, reg_covar=self.reg_covar, scale=self._scale, n_samples=X.shape[0],
-            data=data, worst_rows=raw.worst_row,
+            data=data, worst_rows=raw.worst_row if self.reseed_empty else None,
         )
         if len(reseeded):
             # give the re-seeded components statistics that match their new parameters

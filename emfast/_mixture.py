@@ -18,6 +18,8 @@ from ._stats import Params
 from ._validation import check_means, check_precisions, check_weights, check_X, is_dask_array
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+# scikit-learn's initialisations, and emfast's k-means on a sample for data too large for its k-means
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "kmeans_sample")
 
 
 def representable(a, dtype, positive_diagonal=False, positive=False, positive_definite=False):

@@ -8,6 +8,8 @@ responsibility going to the component of largest log-density, as in the limit.
 
 import numpy as np
 
+from ._native import core
+
 
 def _factor(pc, covariance_type, k, D):
     """P_k as a dense D x D matrix (precision = P_k P_k^T)."""
@@ -45,7 +47,7 @@ def overflow_rows(X, params, covariance_type, what):
         cst = np.array(
             [
                 np.log(weights[k]) + np.sum(np.log(np.abs(np.diag(factors[k]))))
-                - 0.5 * D * np.log(2 * np.pi)
+                - D * core.HALF_LOG_2PI
                 for k in range(K)
             ]
         )

@@ -258,7 +258,10 @@ def test_fit_predict_equals_fit_then_predict():
 
 
 def test_constructor_matches_sklearn():
-    assert GaussianMixture().get_params() == SkGaussianMixture().get_params()
+    ours, theirs = GaussianMixture().get_params(), SkGaussianMixture().get_params()
+    assert {k: ours[k] for k in theirs} == theirs
+    # emfast's own options, off by default: the defaults give scikit-learn's model
+    assert {k: v for k, v in ours.items() if k not in theirs} == {"reseed_empty": False}
 
 
 def test_convergence_warning_like_sklearn():
@@ -343,11 +346,25 @@ def test_singular_covariance_is_jittered_with_a_warning():
 
 
 @pytest.mark.parametrize("cov", COV_TYPES)
-def test_component_that_loses_all_its_points_is_reseeded(cov):
+def test_component_that_loses_all_its_points_dies_as_in_sklearn(cov):
+    X = make_blobs(600, 2, 3, seed=14, spread=6.0)
+    means = np.array([X[0], X[300], [1e4, 1e4]])  # the last one owns nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateComponentWarning)  # silently, as scikit-learn
+        ours = GaussianMixture(3, covariance_type=cov, means_init=means, random_state=0).fit(X)
+    theirs = SkGaussianMixture(3, covariance_type=cov, means_init=means, random_state=0).fit(X)
+    assert ours.weights_[2] < 1e-10
+    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert_close(getattr(ours, attr), getattr(theirs, attr), 1e-8)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_component_that_loses_all_its_points_is_reseeded_if_asked(cov):
     X = make_blobs(600, 2, 3, seed=14, spread=6.0)
     means = np.array([X[0], X[300], [1e4, 1e4]])  # the last one owns nothing
     with pytest.warns(DegenerateComponentWarning, match="re-seeded"):
-        gm = GaussianMixture(3, covariance_type=cov, means_init=means, random_state=0).fit(X)
+        gm = GaussianMixture(3, covariance_type=cov, means_init=means, random_state=0, reseed_empty=True).fit(X)
     assert_valid_model(gm, X)
     assert np.all(np.abs(gm.means_) < 100)
     assert (gm.weights_ > 0.05).all()

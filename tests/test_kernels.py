@@ -189,7 +189,7 @@ def test_fixed_pass_labels_and_resp(cov, dtype):
     centers = rng.normal(size=(K, D)) + 50
     shift = round_to(X[:10].mean(0), dtype)
 
-    labels = rng.randint(-1, K, size=N).astype(np.int64)
+    labels = rng.randint(-1, K, size=N).astype(np.int32)
     st = core.fixed_pass(X, w, labels, None, centers, cov, shift, 0)
     onehot = np.zeros((N, K))
     onehot[labels >= 0, labels[labels >= 0]] = 1

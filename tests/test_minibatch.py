@@ -103,7 +103,7 @@ def test_learning_decay_zero_on_all_of_x_is_batch_em(cov):
 def test_recentring_is_exact(cov):
     X = make_blobs(500, 4, 2, seed=3, spread=3.0) + 50.0
     rng = np.random.RandomState(0)
-    labels = rng.randint(-1, 2, size=len(X)).astype(np.int64)
+    labels = rng.randint(-1, 2, size=len(X)).astype(np.int32)
     c1 = rng.normal(size=(2, 4)) + 50.0
     c2 = rng.normal(size=(2, 4)) + 50.0
     shift = round_to(X[:5].mean(0), X.dtype)

@@ -178,19 +178,20 @@ def test_fixed_pass_checks_its_responsibilities(core):
     def call(labels=None, resp=None, **kw):
         return core.fixed_pass(kw.get("X", X), None, labels, resp, kw.get("centers", centers), "full", shift, 0)
 
-    good = call(labels=np.zeros(50, dtype=np.int64))
+    good = call(labels=np.zeros(50, dtype=np.int32))
     assert good["s0"][0] == 50
     cases = [
         (dict(), "exactly one"),
-        (dict(labels=np.zeros(50, dtype=np.int64), resp=np.ones((50, 2))), "exactly one"),
-        (dict(labels=np.full(50, 2, dtype=np.int64)), "out of range"),
-        (dict(labels=np.full(50, -2, dtype=np.int64)), "out of range"),
-        (dict(labels=np.zeros(49, dtype=np.int64)), "labels"),
+        (dict(labels=np.zeros(50, dtype=np.int32), resp=np.ones((50, 2))), "exactly one"),
+        (dict(labels=np.full(50, 2, dtype=np.int32)), "out of range"),
+        (dict(labels=np.full(50, -2, dtype=np.int32)), "out of range"),
+        (dict(labels=np.zeros(49, dtype=np.int32)), "labels"),
         (dict(resp=np.ones((50, 3))), "resp"),
         (dict(resp=np.ones((50, 2), dtype=np.float32)), "dtype of X"),
         (dict(resp=misaligned((50, 2))), "aligned"),
-        (dict(labels=np.zeros(50, dtype=np.int64), centers=np.full((2, 3), np.nan)), "centers"),
-        (dict(labels=np.zeros(50, dtype=np.int64), centers=np.zeros((2, 4))), "centers"),
+        (dict(labels=np.zeros(50, dtype=np.int32), centers=np.full((2, 3), np.nan)), "centers"),
+        (dict(labels=np.zeros(50, dtype=np.int32), centers=np.zeros((2, 4))), "centers"),
+        (dict(labels=np.zeros(50, dtype=np.int64)), "int32"),
     ]
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=match):

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #endif
 
+#include "../constants.hpp"
 #include "../core.hpp"
 #include "common.hpp"
 
@@ -117,7 +118,7 @@ int64_t plan_bytes(int64_t N, int64_t D, int64_t K, Cov cov, int64_t out_elems, 
         case Cov::Spherical: s2 = K; break;
     }
     const int64_t per_model = checked_add(checked_add(s2, checked_mul(3, KDm, "model"), "model"), 3 * K, "model");
-    const int64_t B = 256;
+    const int64_t B = emfast::kMaxChunkRows;
     const int64_t scratch = checked_mul(B, checked_add(K, checked_mul(6, Dm, "scratch"), "scratch"), "scratch");
     int64_t total = checked_mul(checked_add(nt, 6, "threads"), per_model, "accumulators");
     total = checked_add(total, checked_mul(nt, scratch, "scratch"), "scratch");
@@ -315,13 +316,14 @@ py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::o
     const Cov c = emfast::parse_cov(cov);
     check_pass_memory(data.n, data.d, K, c, 0, n_threads);
     emfast::Resp r;
-    py::array_t<int64_t, py::array::c_style> lab;
+    py::array_t<int32_t, py::array::c_style> lab;
     Array rsp;
     if (labels.is_none() == resp.is_none()) fail("give exactly one of labels and resp");
     if (!labels.is_none()) {
-        lab = py::array_t<int64_t, py::array::c_style>::ensure(labels);
-        if (!lab || lab.ndim() != 1 || lab.shape(0) != data.n) fail("labels must be int64 of shape (n_samples,)");
-        const int64_t* l = lab.data();
+        if (!py::isinstance<py::array_t<int32_t>>(labels)) fail("labels must be an int32 array");
+        lab = py::array_t<int32_t, py::array::c_style>::ensure(labels);
+        if (!lab || lab.ndim() != 1 || lab.shape(0) != data.n) fail("labels must be int32 of shape (n_samples,)");
+        const int32_t* l = lab.data();
         for (int64_t i = 0; i < data.n; ++i)
             if (l[i] < -1 || l[i] >= K) fail("labels out of range");
         r.labels = l;
@@ -371,6 +373,88 @@ Array score(const Array& X, const F64& log_weights, const F64& means, const F64&
     const emfast::Exec ex = python_exec(n_threads);
     without_gil([&] { kernels().score_pass(data, pa.p, shift.data(), s, o, ex); });
     return out;
+}
+
+py::array_t<int64_t> kmeans_plusplus(const Array& X, const py::object& sample_weight, const F64& shift,
+                                     int64_t n_clusters, int64_t first, const F64& draws, int n_threads) {
+    const emfast::Data data = as_data(X);
+    F64 wkeep;
+    const double* w = as_weights(sample_weight, data.n, wkeep);
+    check_shape(shift, {data.d}, "shift");
+    check_finite(shift, "shift");
+    if (n_clusters < 1 || n_clusters > data.n) fail("n_clusters must be in [1, n_samples]");
+    if (first < 0 || first >= data.n) fail("first must be a row index");
+    if (draws.ndim() != 2 || draws.shape(0) != n_clusters - 1 || draws.shape(1) < 1)
+        fail("draws must have shape (n_clusters - 1, n_trials)");
+    for (int64_t i = 0; i < draws.size(); ++i)
+        if (!(draws.data()[i] >= 0.0 && draws.data()[i] < 1.0)) fail("draws must be in [0, 1)");
+    // the distance of every row to its closest seed: N doubles
+    check_pass_memory(data.n, data.d, draws.shape(1), Cov::Spherical, data.n, n_threads);
+    py::array_t<int64_t> indices(n_clusters);
+    int64_t* out = indices.mutable_data();
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] {
+        kernels().kmeans_plusplus(data, w, shift.data(), n_clusters, first, draws.shape(1), draws.data(), ex, out);
+    });
+    return indices;
+}
+
+py::array_t<double> kmeans_closest(const Array& X, const py::object& sample_weight, const F64& shift,
+                                   const F64& cands, py::array closest, bool update, int n_threads) {
+    const emfast::Data data = as_data(X);
+    F64 wkeep;
+    const double* w = as_weights(sample_weight, data.n, wkeep);
+    check_shape(shift, {data.d}, "shift");
+    check_finite(shift, "shift");
+    if (cands.ndim() != 2 || cands.shape(1) != data.d || cands.shape(0) < 1 || cands.shape(0) > 16)
+        fail("cands must have shape (n_candidates <= 16, n_features)");
+    if (update && cands.shape(0) != 1) fail("update takes one candidate");
+    check_finite(cands, "cands");
+    const int64_t lanes = 64 / (data.is_float ? 4 : 8);
+    if (float_size(closest.dtype()) != (data.is_float ? 4 : 8) || closest.ndim() != 1 ||
+        closest.shape(0) < (data.n + lanes - 1) / lanes * lanes || !(closest.flags() & py::array::c_style) ||
+        !closest.writeable())
+        fail("closest must be a writable C-contiguous array of X's dtype, n_samples rounded up to 64 bytes long");
+    check_pass_memory(data.n, data.d, cands.shape(0), Cov::Spherical, 0, n_threads);
+    py::array_t<double> out(update ? 1 : cands.shape(0));
+    double* o = out.mutable_data();
+    void* cl = closest.mutable_data();
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] { kernels().kmeans_closest(data, w, shift.data(), cands.data(), cands.shape(0), cl, update, ex, o); });
+    return out;
+}
+
+py::dict kmeans_lloyd(const Array& X, const py::object& sample_weight, const F64& shift, const F64& centers,
+                      py::array labels, int64_t max_iter, double tol, int n_threads) {
+    const emfast::Data data = as_data(X);
+    F64 wkeep;
+    const double* w = as_weights(sample_weight, data.n, wkeep);
+    check_shape(shift, {data.d}, "shift");
+    check_finite(shift, "shift");
+    if (centers.ndim() != 2 || centers.shape(1) != data.d || centers.shape(0) < 1)
+        fail("centers must have shape (n_clusters, n_features)");
+    check_finite(centers, "centers");
+    const int64_t K = centers.shape(0);
+    if (!py::isinstance<py::array_t<int32_t>>(labels) || labels.ndim() != 1 || labels.shape(0) != data.n ||
+        !(labels.flags() & py::array::c_style) || !labels.writeable())
+        fail("labels must be a writable C-contiguous int32 array of shape (n_samples,)");
+    if (max_iter < 0) fail("max_iter must be non-negative");
+    if (!(tol >= 0.0) || !std::isfinite(tol)) fail("tol must be finite and non-negative");
+    check_pass_memory(data.n, data.d, K, Cov::Spherical, 0, n_threads);
+    emfast::LloydState st;
+    st.centers.assign(centers.data(), centers.data() + K * data.d);
+    int32_t* lab = static_cast<int32_t*>(labels.mutable_data());
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] { kernels().kmeans_lloyd(data, w, shift.data(), K, max_iter, tol, lab, ex, st); });
+    py::dict d;
+    d["centers"] = to_numpy(st.centers, {K, data.d});
+    d["sums"] = to_numpy(st.sums, {py::ssize_t(st.sums.size()) / std::max<py::ssize_t>(data.d, 1), data.d});
+    d["weights"] = to_numpy(st.weights, {py::ssize_t(st.weights.size())});
+    d["n_iter"] = st.n_iter;
+    d["changed"] = st.changed;
+    d["strict"] = st.strict;
+    d["empty"] = st.empty;
+    return d;
 }
 
 py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers, const std::string& cov,
@@ -486,6 +570,15 @@ PYBIND11_MODULE(_core, m) {
     m.def("score", &score, py::arg("X"), py::arg("log_weights"), py::arg("means"), py::arg("precisions_cholesky"),
           py::arg("covariance_type"), py::arg("shift"), py::arg("what"), py::arg("n_threads") = 0,
           "Read-only pass: log p(x), responsibilities, labels or Mahalanobis distances.");
+    m.def("kmeans_plusplus", &kmeans_plusplus, py::arg("X"), py::arg("sample_weight"), py::arg("shift"),
+          py::arg("n_clusters"), py::arg("first"), py::arg("draws"), py::arg("n_threads") = 0,
+          "scikit-learn's k-means++ seeding from its random draws; the seeds' row indices.");
+    m.def("kmeans_closest", &kmeans_closest, py::arg("X"), py::arg("sample_weight"), py::arg("shift"),
+          py::arg("cands"), py::arg("closest"), py::arg("update"), py::arg("n_threads") = 0,
+          "A k-means++ step on part of the data (see csrc/core.hpp).");
+    m.def("kmeans_lloyd", &kmeans_lloyd, py::arg("X"), py::arg("sample_weight"), py::arg("shift"),
+          py::arg("centers"), py::arg("labels"), py::arg("max_iter"), py::arg("tol"), py::arg("n_threads") = 0,
+          "Lloyd iterations to scikit-learn's KMeans stopping rule (see csrc/core.hpp).");
     m.def("m_step", &m_step, py::arg("s0"), py::arg("s1"), py::arg("s2"), py::arg("centers"),
           py::arg("covariance_type"), py::arg("reg_covar"), py::arg("empty_threshold"), py::arg("scale"),
           "Parameters from sufficient statistics.");
@@ -522,6 +615,8 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("feature"), "Whether the CPU and the OS support an x86 instruction-set extension.");
     m.attr("openmp") = emfast::have_openmp();
+    m.attr("HALF_LOG_2PI") = emfast::kHalfLog2Pi;
+    m.attr("WEIGHT_EPS") = emfast::kWeightEps;
     m.attr("compiler") = EMFAST_COMPILER;
     register_bp(m);
 }

@@ -1,0 +1,26 @@
+// Numbers the kernels and the Python layer share, defined once here; the
+// bindings export them (emfast._core.HALF_LOG_2PI, ...).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+namespace emfast {
+
+// log(2 pi) / 2: the Gaussian log-density's constant per dimension.
+constexpr double kHalfLog2Pi = 0.91893853320467274178;
+
+// scikit-learn adds 10 eps to every component's weight (n_k) so that no
+// division is by zero; so do the M-step and the initialisation.
+constexpr double kWeightEps = 10.0 * std::numeric_limits<double>::epsilon();
+
+// Rows per chunk of a pass: at most this many (fewer for wide rows or many
+// components, so that a chunk's working set stays in L2), at least kMinChunkRows.
+constexpr int64_t kMaxChunkRows = 256;
+constexpr int64_t kMinChunkRows = 64;
+
+// The smallest variance (Cholesky pivot) a model keeps: its precision (1e301)
+// and sums of up to 10^7 such products stay finite in float64. Below it, jitter.
+constexpr double kMinVariance = 1e-301;
+
+}  // namespace emfast
