@@ -78,7 +78,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         The EM iterations of each class's mixture.
     n_features_in_ : int
         The number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         The names of the features seen during ``fit``, when X has feature
         names that are all strings.
 

@@ -114,7 +114,7 @@ class GaussianMixture(GaussianMixtureBase):
         The lower bound at each iteration of the best initialisation.
     n_features_in_ : int
         The number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         The names of the features seen during ``fit``, when X has feature
         names that are all strings.
 

@@ -258,7 +258,7 @@ class BeliefPropagationLabeler(BaseEstimator):
         The symmetric similarity graph, s_ij on its edges.
     n_features_in_ : int
         The number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         The names of the features seen during ``fit``, when X has feature
         names that are all strings.
 
@@ -489,7 +489,7 @@ class LLPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         The class labels (the fitted estimator's).
     n_features_in_ : int
         The number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         The names of the features seen during ``fit``, when X has feature
         names that are all strings.
 

@@ -108,7 +108,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
     n_features_in_ : int
         The number of features seen during the first ``fit`` or
         ``partial_fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         The names of the features seen, when X has feature names that are all
         strings.
 
