@@ -8,7 +8,30 @@ from ._native import core, supported_variants, variant
 
 
 def get_config():
-    """Return the build and runtime configuration as a dict."""
+    """Return the build and runtime configuration as a dict.
+
+    Returns
+    -------
+    config : dict
+        ``version``, ``python``, ``platform``, ``compiler``, ``buildtype``,
+        ``sanitize``, ``openmp`` (whether the kernels were built with
+        OpenMP), ``threads`` (the number of threads a kernel would use now),
+        ``simd`` and ``simd_variant`` (the instruction set of the kernels in
+        use), ``simd_variants_built``, ``simd_variants_supported`` and
+        ``openmp_runtimes`` (every OpenMP runtime loaded in the process, as
+        threadpoolctl sees them).
+
+    See Also
+    --------
+    show_config : Print the same information.
+
+    Examples
+    --------
+    >>> import emfast
+    >>> config = emfast.get_config()
+    >>> config["version"] == emfast.__version__
+    True
+    """
     from threadpoolctl import threadpool_info
 
     return {
@@ -33,7 +56,22 @@ def get_config():
 
 
 def show_config():
-    """Print the version, compiler, OpenMP, thread count and SIMD path in use."""
+    """Print the version, compiler, OpenMP, thread count and SIMD path in use.
+
+    Include its output in bug reports. A build without OpenMP is flagged with
+    a warning line.
+
+    See Also
+    --------
+    get_config : The same information as a dict.
+
+    Examples
+    --------
+    >>> import emfast
+    >>> emfast.show_config()  # doctest: +ELLIPSIS
+    emfast configuration
+      version ...
+    """
     cfg = get_config()
     width = max(len(k) for k in cfg)
     lines = ["emfast configuration"]

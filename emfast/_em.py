@@ -21,9 +21,29 @@ from ._stats import Params
 class DegenerateComponentWarning(UserWarning):
     """A component had to be repaired during fitting.
 
-    Raised when a component lost all its samples (it is re-seeded at the
-    worst-explained samples) or when a covariance matrix was not positive
-    definite (the smallest sufficient jitter is added to its diagonal).
+    Issued when a covariance matrix was not positive definite (the smallest
+    sufficient jitter is added to its diagonal), where scikit-learn raises a
+    ``ValueError``, or, with ``reseed_empty=True``, when a component lost all
+    its samples (it is re-seeded at the worst-explained samples). The fit goes on and returns a valid
+    model; turn the warning into an error with
+    ``warnings.simplefilter("error", DegenerateComponentWarning)``.
+
+    See Also
+    --------
+    GaussianMixture : Its ``reg_covar`` adds regularisation that often makes
+        repairs unnecessary.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from emfast import DegenerateComponentWarning, GaussianMixture
+    >>> X = np.repeat([[0.0, 1.0], [2.0, 3.0]], 5, axis=0)  # two points, repeated
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     gm = GaussianMixture(2, reg_covar=0.0, random_state=0).fit(X)
+    >>> any(issubclass(w.category, DegenerateComponentWarning) for w in caught)
+    True
     """
 
 

@@ -29,45 +29,154 @@ class GaussianMixture(GaussianMixtureBase):
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same
     parameters, defaults, attributes and methods, and the same model from the
-    same initialisation. Beyond scikit-learn, ``fit`` takes ``sample_weight``
-    (an integer weight w gives the model of the row repeated w times), the
-    number of threads follows ``threadpoolctl.threadpool_limits`` and
-    ``OMP_NUM_THREADS``, and degenerate fits are repaired instead of raising:
-    a component that loses all its samples is re-seeded at the worst-explained
-    samples, and a covariance that is not positive definite gets the smallest
-    jitter that makes it so (both with a :class:`DegenerateComponentWarning`).
+    same arguments, defaults included (the default initialisation is
+    scikit-learn's k-means, run on emfast's passes). Beyond scikit-learn,
+    ``fit`` takes ``sample_weight`` (an integer weight w gives the model of
+    the row repeated w times), the number of threads follows
+    ``threadpoolctl.threadpool_limits`` and ``OMP_NUM_THREADS``, and where
+    scikit-learn raises on a covariance that is not positive definite, the
+    smallest jitter that makes it so is added (with a
+    :class:`DegenerateComponentWarning`). ``reseed_empty=True`` also moves
+    components that lose all their samples to the worst-explained samples.
 
     Each EM iteration is one pass over X that fuses the E-step with the
     M-step's sufficient statistics, in chunks, in parallel, reduced in a fixed
     order: no (n_samples, n_components) array is ever allocated during fit and
-    results do not depend on the thread count.
+    results do not depend on the thread count. X may be a NumPy array, a
+    read-only memory map (``np.load(path, mmap_mode="r")``, never copied) or a
+    Dask array (fitted block by block on the workers).
 
     Parameters
     ----------
     n_components : int, default=1
+        The number of mixture components.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the covariance of each component:
+
+        - 'full': each component has its own general covariance matrix;
+        - 'tied': all components share one general covariance matrix;
+        - 'diag': each component has its own diagonal covariance matrix;
+        - 'spherical': each component has its own single variance.
     tol : float, default=1e-3
-        Convergence threshold on the change of the lower bound (mean log-likelihood).
+        Convergence threshold: EM stops when the lower bound (the mean
+        log-likelihood per sample) changes by less than tol in an iteration.
     reg_covar : float, default=1e-6
-        Non-negative regularisation added to the diagonal of covariances.
+        Non-negative regularisation added to the diagonal of every covariance.
     max_iter : int, default=100
+        The maximum number of EM iterations per initialisation. 0 keeps the
+        initial model.
     n_init : int, default=1
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-    weights_init, means_init, precisions_init : array-like, default=None
+        The number of initialisations; the one with the highest lower bound
+        is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'kmeans_sample'}, default='kmeans'
+        How the weights, means and precisions are initialised:
+
+        - 'kmeans': responsibilities from scikit-learn's k-means
+          (``KMeans(n_init=1)``: k-means++ seeding, Lloyd iterations to its
+          stopping rule), run on emfast's passes;
+        - 'k-means++': responsibilities from k-means++ seeding alone;
+        - 'random': random responsibilities;
+        - 'random_from_data': means at randomly chosen rows;
+        - 'kmeans_sample' (emfast only): k-means on a random sample of
+          max(10 000, 300 n_components) rows, then at most two Lloyd passes
+          over all rows; much cheaper than 'kmeans' on tens of millions of
+          rows, but not scikit-learn's initialisation.
+
+        All but 'kmeans_sample' draw the same random numbers as scikit-learn
+        and give its initial model.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights, or None to compute them with ``init_params``.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means, or None to compute them with ``init_params``.
+    precisions_init : array-like, default=None
+        Initial precisions (inverses of the covariances), or None to compute
+        them with ``init_params``. The shape depends on ``covariance_type``:
+        (n_components,) for 'spherical', (n_features, n_features) for 'tied',
+        (n_components, n_features) for 'diag' and
+        (n_components, n_features, n_features) for 'full'.
     random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and :meth:`sample`. Pass an int for
+        reproducible results.
     warm_start : bool, default=False
+        If True, each ``fit`` starts from the model of the previous one
+        (``n_init`` is then ignored).
     verbose : int, default=0
+        1 prints each initialisation and every ``verbose_interval``-th
+        iteration; 2 also prints the time taken and the change of the lower
+        bound.
     verbose_interval : int, default=10
+        The number of iterations between two printed iterations.
+    reseed_empty : bool, default=False
+        If True, a component that loses all its samples (its weight falls
+        below 1e-8 of an average sample's) is moved to the worst-explained
+        samples, with a :class:`DegenerateComponentWarning`, and the fit does
+        not converge in that iteration. By default such a component dies
+        quietly, as in scikit-learn (a weight of about 1e-15 / n_samples).
 
     Attributes
     ----------
-    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+    weights_ : ndarray of shape (n_components,)
+        The weight of each component.
+    means_ : ndarray of shape (n_components, n_features)
+        The mean of each component.
+    covariances_ : ndarray
+        The covariance of each component, shaped as ``precisions_init``.
+    precisions_ : ndarray
+        The inverses of ``covariances_``, of the same shape.
+    precisions_cholesky_ : ndarray
+        The Cholesky factors of ``precisions_`` (what the kernels use), of the
+        same shape.
     converged_ : bool
+        Whether the best initialisation's EM converged within ``max_iter``.
     n_iter_ : int
+        The number of EM iterations of the best initialisation.
     lower_bound_ : float
+        The lower bound (mean log-likelihood per sample) of the best
+        initialisation at its last iteration.
     lower_bounds_ : list of float
+        The lower bound at each iteration of the best initialisation.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The names of the features seen during ``fit``, when X has feature
+        names that are all strings.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : The scikit-learn estimator this one
+        replaces.
+    MiniBatchGaussianMixture : The same model fitted by online EM, on
+        mini-batches or streams.
+    GaussianMixtureClassifier : One Gaussian mixture per class, with
+        out-of-distribution scores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emfast import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    >>> gm.predict([[0, 0], [12, 3]])
+    array([1, 0])
+
+    From the same initialisation, the model is scikit-learn's:
+
+    >>> from sklearn.mixture import GaussianMixture as SkGaussianMixture
+    >>> sk = SkGaussianMixture(2, init_params="k-means++", random_state=0).fit(X)
+    >>> em = GaussianMixture(2, init_params="k-means++", random_state=0).fit(X)
+    >>> bool(np.allclose(em.means_, sk.means_) and np.allclose(em.covariances_, sk.covariances_))
+    True
+
+    An integer sample weight w fits the model of the row repeated w times:
+
+    >>> w = np.array([3, 1, 1, 1, 1, 2])
+    >>> weighted = GaussianMixture(2, means_init=[[1, 2], [10, 2]]).fit(X, sample_weight=w)
+    >>> repeated = GaussianMixture(2, means_init=[[1, 2], [10, 2]]).fit(np.repeat(X, w, axis=0))
+    >>> bool(np.allclose(weighted.covariances_, repeated.covariances_))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -128,17 +237,25 @@ class GaussianMixture(GaussianMixtureBase):
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the model parameters with the EM algorithm.
 
+        Runs ``n_init`` initialisations, each followed by at most
+        ``max_iter`` EM iterations (until the lower bound changes by less than
+        ``tol``), and keeps the model with the highest lower bound.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+            Training data: a NumPy array (float32 data gives a float32 model),
+            a memory map or a Dask array.
+        y : None
+            Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight w is equivalent to
-            repeating the sample w times.
+            repeating the sample w times. None gives every sample weight 1.
 
         Returns
         -------
         self : GaussianMixture
+            The fitted estimator.
         """
         self._fit(X, sample_weight)
         return self
@@ -146,15 +263,22 @@ class GaussianMixture(GaussianMixtureBase):
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the model and return the component of each sample of X.
 
+        Unlike ``fit``, this runs one more E-step with the final parameters so
+        that the labels equal ``fit(X).predict(X)``, as in scikit-learn.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+            Training data.
+        y : None
+            Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as in :meth:`fit`.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            The most probable component of each sample.
         """
         data = self._fit(X, sample_weight)
         return data.score(self._fitted_params(), self.covariance_type, "predict")

@@ -200,9 +200,9 @@ class BeliefPropagationLabeler(BaseEstimator):
         Neighbours per row in the similarity graph (capped at n_samples - 1);
         0 gives the bag factors alone. Ignored with ``metric='precomputed'``.
     similarity_weight : float, default=10.0
-        lambda_s, the weight of the similarity term (at most 1e100).
+        The weight lambda_s of the similarity term (at most 1e100).
     bag_weight : float, default=10.0
-        lambda_b, the weight of the bag term (at most 1e100, or ``np.inf``).
+        The weight lambda_b of the bag term (at most 1e100, or ``np.inf``).
         With ``bag_weight=np.inf`` (``bag_factor='exact'`` only) the bag
         constraint is hard: the count of a bag must be the integer nearest to
         k_b (either of the two for a half-integer k_b). Weights are handled in
@@ -230,11 +230,14 @@ class BeliefPropagationLabeler(BaseEstimator):
         non-zero entry is an edge.
     max_iter : int, default=100
         Number of BP sweeps at most (0: fields only).
-    damping : float in [0, 1), default=0.5
+    damping : float, default=0.5
+        The damping in [0, 1) of the message updates (see above); higher
+        values converge more slowly but more surely on loopy graphs.
     tol : float, default=1e-6
         Stop when no message (log-odds) changed by tol or more in a sweep;
         0 always runs max_iter sweeps (the paper's setting).
-    threshold : float in [0, 1], default=0.5
+    threshold : float, default=0.5
+        The probability in [0, 1] above which a row's pseudo-label is 1:
         ``labels_ = marginals_ >= threshold``.
     random_state : int, RandomState instance or None, default=None
         Unused: the algorithm is deterministic (uniform initial messages,
@@ -254,8 +257,38 @@ class BeliefPropagationLabeler(BaseEstimator):
     graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         The symmetric similarity graph, s_ij on its edges.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Only when X has feature names that are all strings.
+        The number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The names of the features seen during ``fit``, when X has feature
+        names that are all strings.
+
+    See Also
+    --------
+    LLPClassifier : A classifier trained on this labeler's pseudo-labels.
+    sklearn.semi_supervised.LabelSpreading : Label propagation on a similarity
+        graph from some known labels, instead of bag counts.
+
+    References
+    ----------
+    S. Havaldar et al., "Learning from Label Proportions: Bootstrapping
+    Supervised Learners via Belief Propagation", ICLR 2024.
+
+    Examples
+    --------
+    Rows in 20 bags of 20; only the number of positives of each bag is known:
+
+    >>> import numpy as np
+    >>> from emfast import BeliefPropagationLabeler
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)                      # hidden labels
+    >>> X = rng.normal(size=(400, 5)) + 2.0 * y[:, None]
+    >>> bags = np.repeat(np.arange(20), 20)
+    >>> bag_counts = np.bincount(bags, weights=y)       # positives per bag
+    >>> labeler = BeliefPropagationLabeler(n_neighbors=5).fit(X, bags, bag_counts)
+    >>> labeler.marginals_.shape
+    (400,)
+    >>> bool((labeler.labels_ == y).mean() > 0.9)
+    True
     """
 
     _parameter_constraints: dict = {
@@ -318,7 +351,8 @@ class BeliefPropagationLabeler(BaseEstimator):
 
         Returns
         -------
-        self
+        self : BeliefPropagationLabeler
+            The fitted labeler.
         """
         precomputed = isinstance(self.metric, str) and self.metric == "precomputed"
         if self.bag_factor == "pairwise" and np.isinf(self.bag_weight):
@@ -375,7 +409,24 @@ class BeliefPropagationLabeler(BaseEstimator):
         return self
 
     def fit_predict(self, X, bags, bag_counts=None, *, bag_proportions=None):
-        """Fit and return the pseudo-labels ``labels_`` (see :meth:`fit`)."""
+        """Fit and return the pseudo-labels ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, as in :meth:`fit`.
+        bags : array-like of shape (n_samples,)
+            Each row's bag id.
+        bag_counts : mapping or array-like, default=None
+            The number of positives of each bag, as in :meth:`fit`.
+        bag_proportions : mapping or array-like, default=None
+            Instead of bag_counts: the fraction of positives of each bag.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The pseudo-label (0 or 1) of each row.
+        """
         return self.fit(X, bags, bag_counts, bag_proportions=bag_proportions).labels_
 
     def _graph(self, X, precomputed):
@@ -416,25 +467,53 @@ class LLPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     ``labeler_.labels_``. When the estimator's ``fit`` takes ``sample_weight``
     and the labeler gives marginals, each row is weighted by its confidence
     ``|2 P(y_i = 1) - 1|`` (0 for a coin flip, 1 for a certain label).
+    Prediction methods are the fitted estimator's.
 
     Parameters
     ----------
     estimator : classifier
-        Any scikit-learn classifier (with fit and predict).
+        Any scikit-learn classifier (with fit and predict); it is cloned.
     labeler : estimator, default=None
         With ``fit(X, bags, bag_counts, bag_proportions=...)`` and ``labels_``
         (and ideally ``marginals_``) after fitting; None means
         ``BeliefPropagationLabeler()``. It must work on the features X (not
-        ``metric='precomputed'``).
+        ``metric='precomputed'``). It is cloned.
 
     Attributes
     ----------
-    labeler_ : the fitted labeler
-    estimator_ : the fitted classifier
+    labeler_ : estimator
+        The fitted clone of the labeler.
+    estimator_ : classifier
+        The clone of ``estimator`` fitted on the pseudo-labels.
     classes_ : ndarray of shape (n_classes,)
+        The class labels (the fitted estimator's).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Only when X has feature names that are all strings.
+        The number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The names of the features seen during ``fit``, when X has feature
+        names that are all strings.
+
+    See Also
+    --------
+    BeliefPropagationLabeler : The default labeler.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from emfast import LLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> X = rng.normal(size=(400, 5)) + 2.0 * y[:, None]
+    >>> bags = np.repeat(np.arange(20), 20)
+    >>> clf = LLPClassifier(LogisticRegression())
+    >>> clf = clf.fit(X, bags, np.bincount(bags, weights=y))
+    >>> clf.classes_
+    array([0, 1])
+    >>> y_new = rng.integers(0, 2, 200)
+    >>> X_new = rng.normal(size=(200, 5)) + 2.0 * y_new[:, None]
+    >>> bool(clf.score(X_new, y_new) > 0.9)
+    True
     """
 
     _parameter_constraints: dict = {
@@ -453,12 +532,19 @@ class LLPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Features.
         bags : array-like of shape (n_samples,)
-        bag_counts, bag_proportions : see :meth:`BeliefPropagationLabeler.fit`
+            Each row's bag id.
+        bag_counts : mapping or array-like, default=None
+            The number of positives of each bag, as in
+            :meth:`BeliefPropagationLabeler.fit`.
+        bag_proportions : mapping or array-like, default=None
+            Instead of bag_counts: the fraction of positives of each bag.
 
         Returns
         -------
-        self
+        self : LLPClassifier
+            The fitted classifier.
         """
         labeler = BeliefPropagationLabeler() if self.labeler is None else clone(self.labeler)
         if getattr(labeler, "metric", None) == "precomputed":
@@ -487,24 +573,68 @@ class LLPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        """Predicted labels of X (the estimator's)."""
+        """Predict the class of each sample with the fitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The fitted estimator's predictions.
+        """
         check_is_fitted(self)
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities of X (the estimator's)."""
+        """Compute class probabilities with the fitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The fitted estimator's ``predict_proba``.
+        """
         check_is_fitted(self)
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("predict_log_proba"))
     def predict_log_proba(self, X):
-        """Log class probabilities of X (the estimator's)."""
+        """Compute log class probabilities with the fitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            The fitted estimator's ``predict_log_proba``.
+        """
         check_is_fitted(self)
         return self.estimator_.predict_log_proba(X)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
-        """Decision function of X (the estimator's)."""
+        """Compute the fitted estimator's decision function.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The fitted estimator's ``decision_function``.
+        """
         check_is_fitted(self)
         return self.estimator_.decision_function(X)

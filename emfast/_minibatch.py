@@ -39,44 +39,123 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
     passes over shuffled mini-batches of X. Prediction methods and fitted
     attributes are those of :class:`emfast.GaussianMixture`.
 
+    Each mini-batch goes through the same fused C++ pass as batch EM; its
+    statistics s_bar (per unit of sample weight) are blended into the running
+    statistics s, re-centred exactly on the current means, with the step size
+    rho_t = (learning_offset + t) ** -learning_decay for the t-th mini-batch:
+    s = (1 - rho_t) s + rho_t s_bar, followed by the same M-step as batch EM
+    (Cappé and Moulines, 2009). The first mini-batch initialises the model.
+
     Parameters
     ----------
     n_components : int, default=1
+        The number of mixture components.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the covariances, as in :class:`GaussianMixture`.
     batch_size : int, default=1024
-        Rows per mini-batch in ``fit``.
-    learning_decay : float in [0, 1], default=0.7
-        kappa in the step size rho_t = (learning_offset + t) ** -kappa; values in
-        (0.5, 1] guarantee convergence. 0 replaces the statistics at every step.
-    learning_offset : float >= 0, default=10.0
-        tau_0; larger values down-weight the early mini-batches.
+        Rows per mini-batch in ``fit`` (at least ``n_components``).
+    learning_decay : float, default=0.7
+        The exponent kappa in [0, 1] of the step size
+        rho_t = (learning_offset + t) ** -kappa; values in (0.5, 1] guarantee
+        convergence. 0 replaces the statistics at every step.
+    learning_offset : float, default=10.0
+        The offset tau_0 >= 0 in the step size; larger values down-weight the early
+        mini-batches.
     max_iter : int, default=100
-        Maximum number of passes over X in ``fit``. 0 initialises the model
-        from one mini-batch and takes no step (as ``GaussianMixture(max_iter=0)``).
+        The maximum number of passes over X in ``fit``. 0 initialises the
+        model from one mini-batch and takes no step (as
+        ``GaussianMixture(max_iter=0)``).
     tol : float, default=1e-3
         ``fit`` stops when a pass changes the smoothed mini-batch
         log-likelihood (``lower_bound_``) by less than tol.
     reg_covar : float, default=1e-6
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-        How the first mini-batch initialises the model.
-    weights_init, means_init, precisions_init : array-like, default=None
+        Non-negative regularisation added to the diagonal of every covariance.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'kmeans_sample'}, default='kmeans'
+        How the first mini-batch initialises the model, as in
+        :class:`GaussianMixture`.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights, or None to compute them with ``init_params``.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means, or None to compute them with ``init_params``.
+    precisions_init : array-like, default=None
+        Initial precisions, shaped as in :class:`GaussianMixture`, or None to
+        compute them with ``init_params``.
     random_state : int, RandomState instance or None, default=None
-        Initialisation and the shuffling in ``fit``.
+        Seeds the initialisation, the shuffling in ``fit`` and :meth:`sample`.
     verbose : int, default=0
+        If positive, ``fit`` prints the smoothed log-likelihood after each
+        pass.
+    reseed_empty : bool, default=False
+        If True, a component that loses all its samples in a step is moved to
+        the mini-batch's worst-explained samples (with a
+        :class:`DegenerateComponentWarning`), as :class:`GaussianMixture`
+        does with ``reseed_empty=True``.
 
     Attributes
     ----------
-    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+    weights_ : ndarray of shape (n_components,)
+        The weight of each component.
+    means_ : ndarray of shape (n_components, n_features)
+        The mean of each component.
+    covariances_ : ndarray
+        The covariance of each component, shaped as in
+        :class:`GaussianMixture`.
+    precisions_ : ndarray
+        The inverses of ``covariances_``, of the same shape.
+    precisions_cholesky_ : ndarray
+        The Cholesky factors of ``precisions_``, of the same shape.
     n_steps_ : int
-        Mini-batches seen.
+        The number of mini-batches seen (stepwise-EM updates made).
     n_iter_ : int
-        Passes over X in the last ``fit``.
+        The number of passes over X in the last ``fit``.
     converged_ : bool
+        Whether the last ``fit`` converged within ``max_iter`` passes.
     lower_bound_ : float
-        Smoothed mini-batch mean log-likelihood (an average with the step sizes rho_t).
+        The smoothed mini-batch mean log-likelihood (an average with the step
+        sizes rho_t).
     lower_bounds_ : list of float
         ``lower_bound_`` at the end of each pass of the last ``fit``.
-    n_features_in_, feature_names_in_
+    n_features_in_ : int
+        The number of features seen during the first ``fit`` or
+        ``partial_fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The names of the features seen, when X has feature names that are all
+        strings.
+
+    See Also
+    --------
+    GaussianMixture : Batch EM on all the data at each iteration.
+    sklearn.cluster.MiniBatchKMeans : The same idea for k-means.
+
+    References
+    ----------
+    O. Cappé and E. Moulines, "On-line expectation-maximization algorithm for
+    latent data models", Journal of the Royal Statistical Society B, 71(3),
+    593-613, 2009.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emfast import MiniBatchGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-3, 1, (2000, 2)), rng.normal(3, 1, (2000, 2))])
+    >>> rng.shuffle(X)
+
+    Feed a stream, one chunk at a time:
+
+    >>> mb = MiniBatchGaussianMixture(n_components=2, random_state=0)
+    >>> for chunk in np.array_split(X, 20):
+    ...     mb = mb.partial_fit(chunk)
+    >>> mb.n_steps_
+    20
+    >>> np.sort(mb.means_[:, 0]).round(1)
+    array([-3.,  3.])
+
+    Or let ``fit`` pass over shuffled mini-batches until convergence:
+
+    >>> mb = MiniBatchGaussianMixture(2, batch_size=500, random_state=0).fit(X)
+    >>> mb.converged_
+    True
     """
 
     _parameter_constraints: dict = {
@@ -135,20 +214,26 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
     # ------------------------------------------------------------- public API
 
     def partial_fit(self, X, y=None, sample_weight=None):
-        """One stepwise-EM update from the mini-batch X.
+        """Make one stepwise-EM update from the mini-batch X.
 
         The first call initialises the model from X (which then needs at least
-        n_components rows).
+        n_components rows). A mini-batch whose rows all have zero weight
+        carries no information and makes no step.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+            The mini-batch.
+        y : None
+            Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the mini-batch's rows; None gives every row
+            weight 1.
 
         Returns
         -------
         self : MiniBatchGaussianMixture
+            The updated estimator.
         """
         first = not hasattr(self, "n_steps_")
         if first:
@@ -168,15 +253,23 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
     def fit(self, X, y=None, sample_weight=None):
         """Fit by passes over shuffled mini-batches of X.
 
+        Starts afresh (forgetting earlier ``partial_fit`` calls) and makes
+        passes until the smoothed log-likelihood changes by less than ``tol``
+        over a pass, or ``max_iter`` passes.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+            Training data (a NumPy array or memory map).
+        y : None
+            Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None gives every sample weight 1.
 
         Returns
         -------
         self : MiniBatchGaussianMixture
+            The fitted estimator.
         """
         self._validate_params()
         for attr in ("n_steps_", "_stats"):
@@ -236,11 +329,21 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit as ``fit`` does, then the component labels of X.
+        """Fit as ``fit`` does, then return the component labels of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as in :meth:`fit`.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            The most probable component of each sample under the fitted model.
         """
         return self.fit(X, sample_weight=sample_weight).predict(X)
 

@@ -123,11 +123,13 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The samples: a NumPy array or memory map (scored without a copy),
+            or a Dask array (the result is then a lazy Dask array).
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
-            Log-likelihood of each sample under the current model.
+            The log of the mixture's density at each sample, log p(x).
         """
         return self._predict_pass(X, "log_prob_norm")
 
@@ -137,11 +139,14 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+            The samples.
+        y : None
+            Ignored; present for API consistency.
 
         Returns
         -------
         log_likelihood : float
+            The mean of :meth:`score_samples` over X.
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -151,54 +156,79 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The samples: a NumPy array or memory map (scored without a copy),
+            or a Dask array (the result is then a lazy Dask array).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            The index of the most probable component of each sample.
         """
         return self._predict_pass(X, "predict")
 
     def predict_proba(self, X):
-        """Posterior probability of each component for each sample.
+        """Compute the posterior probability of each component for each sample.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The samples: a NumPy array or memory map (scored without a copy),
+            or a Dask array (the result is then a lazy Dask array).
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+            The responsibilities P(component k | x); each row sums to 1.
         """
         return self._predict_pass(X, "proba")
 
     def mahalanobis(self, X):
-        """Squared Mahalanobis distance of each sample to each component.
+        """Compute the squared Mahalanobis distance of each sample to each component.
 
         Computed from the precision Cholesky factors, never from inverses:
-        ``d2[i, k] = ||(x_i - mu_k) P_k||^2``.
+        ``d2[i, k] = ||(x_i - mu_k) P_k||^2``, which equals
+        ``scipy.spatial.distance.mahalanobis(x_i, mu_k, precisions_[k]) ** 2``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The samples: a NumPy array or memory map (scored without a copy),
+            or a Dask array (the result is then a lazy Dask array).
 
         Returns
         -------
         d2 : ndarray of shape (n_samples, n_components)
+            The squared distance of each sample to each component's mean in
+            the metric of that component's precision.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from emfast import GaussianMixture
+        >>> gm = GaussianMixture(2, covariance_type="spherical", random_state=0)
+        >>> gm = gm.fit([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0]])
+        >>> d2 = gm.mahalanobis([[0.0, 1.0]])
+        >>> bool(np.isclose(d2.min(), 0.0))
+        True
         """
         return self._predict_pass(X, "mahalanobis")
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted mixture.
 
+        The random numbers come from ``random_state``, as in scikit-learn.
+
         Parameters
         ----------
         n_samples : int, default=1
+            The number of samples to draw.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The samples, grouped by component.
         y : ndarray of shape (n_samples,)
-            Component labels.
+            The component each sample was drawn from.
         """
         check_is_fitted(self)
         if n_samples < 1:
@@ -256,11 +286,38 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         return int(cov_params + mean_params + self.n_components - 1)
 
     def bic(self, X):
-        """Bayesian information criterion for the current model on X (lower is better)."""
+        """Compute the Bayesian information criterion of the model on X.
+
+        ``-2 * log-likelihood(X) + n_parameters * log(n_samples)``; lower is
+        better. Use it to choose ``n_components`` or ``covariance_type``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        bic : float
+            The criterion (lower is better).
+        """
         n = np.shape(X)[0]
         return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
 
     def aic(self, X):
-        """Akaike information criterion for the current model on X (lower is better)."""
+        """Compute the Akaike information criterion of the model on X.
+
+        ``-2 * log-likelihood(X) + 2 * n_parameters``; lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        aic : float
+            The criterion (lower is better).
+        """
         n = np.shape(X)[0]
         return -2 * self.score(X) * n + 2 * self._n_parameters()

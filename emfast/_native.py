@@ -12,7 +12,11 @@ import contextlib
 import importlib
 import os
 
-from . import _build_info, _core
+# scikit-learn first: on macOS it sets KMP_DUPLICATE_LIB_OK, without which a second
+# copy of the LLVM OpenMP runtime (emfast's wheel carries its own) aborts at load
+import sklearn  # noqa: F401
+
+from . import _build_info, _core  # noqa: E402
 
 _REQUIRES = {
     "avx512": ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl"),
