@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
@@ -24,7 +25,7 @@ from ._validation import (
 )
 
 
-class GaussianMixture(GaussianMixtureBase):
+class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
     """Gaussian mixture fitted by EM, with the iterations in C++.
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same
@@ -334,7 +335,7 @@ class GaussianMixture(GaussianMixtureBase):
             )
         best.repairs.warn(self.reg_covar)
         check_finite_model(best.params)
-        self._set_parameters(best.params, data.dtype)
+        self._store_parameters(best.params, data.dtype)
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds

@@ -394,7 +394,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             if step:
                 repairs |= self._step(X, sample_weight)
         if not step:
-            self._set_parameters(self._params, X.dtype)
+            self._store_parameters(self._params, X.dtype)
         return repairs
 
     def _start(self, X, sample_weight):
@@ -443,6 +443,6 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         batch_ll = batch.loglik
         previous = getattr(self, "lower_bound_", None) if t > 1 else None
         smoothed = batch_ll if previous is None else (1 - rho) * previous + rho * batch_ll
-        self._set_parameters(new, X.dtype)
+        self._store_parameters(new, X.dtype)
         self.lower_bound_ = X.dtype.type(smoothed)
         return repairs

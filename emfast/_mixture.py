@@ -8,6 +8,7 @@ X is one call into the C++ kernels (``emfast._native.core``).
 import math
 
 import numpy as np
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
@@ -15,7 +16,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from ._data import score_array
 from ._native import core
 from ._stats import Params
-from ._validation import check_means, check_precisions, check_weights, check_X, is_dask_array
+from ._validation import check_means, check_precisions, check_sample_weight, check_weights, check_X, is_dask_array
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 # scikit-learn's initialisations, and emfast's k-means on a sample for data too large for its k-means
@@ -46,7 +47,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         """The fitted model as it scores: its attributes, in their dtype."""
         return Params(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
-    def _set_parameters(self, params, dtype):
+    def _store_parameters(self, params, dtype):
         """Set the fitted attributes, in the dtype of the training data if it can hold them.
 
         float32 cannot hold every model (variances beyond 1e38 or below 1e-38, or
@@ -76,7 +77,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         else:
             self.precisions_ = pc**2
         if dtype != np.float64 and not np.isfinite(self.precisions_).all():
-            self._set_parameters(params, np.float64)
+            self._store_parameters(params, np.float64)
 
     def _check_initial_parameters(self, n_features):
         """Validated copies of weights_init, means_init, precisions_init (or None)."""
@@ -94,13 +95,15 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         """The fitted model in float64 (warm starts)."""
         return Params.of(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
-    def _predict_pass(self, X, what):
-        """A read-only pass: NumPy in, NumPy out; dask in, lazy dask out."""
+    def _predict_pass(self, X, what, params=None):
+        """A read-only pass of the fitted model (or of `params`): NumPy in, NumPy
+        out; dask in, lazy dask out."""
         check_is_fitted(self)
+        params = self._fitted_params() if params is None else params
         if is_dask_array(X):
             from ._dask import DaskData
 
-            return DaskData.for_predict(self, X).score(self._fitted_params(), self.covariance_type, what)
+            return DaskData.for_predict(self, X).score(params, self.covariance_type, what)
         try:
             n_samples = _num_samples(X)
         except TypeError:
@@ -115,7 +118,35 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             # a float64 model (float32 could not hold it) scores in float64, as
             # scikit-learn's outputs are float64 for float32 X and a float64 model
             X = X.astype(np.float64)
-        return score_array(X, self._fitted_params(), self.covariance_type, what)
+        return score_array(X, params, self.covariance_type, what)
+
+    # scikit-learn's private methods that public code built on its mixtures calls,
+    # with its signatures and results, computed by the kernels
+
+    def _estimate_log_weights(self):
+        return np.log(self.weights_)
+
+    def _estimate_log_prob(self, X):
+        """log N(x | mu_k, Sigma_k) of every sample and component."""
+        unweighted = Params(np.ones(len(self.weights_)), self.means_, self.covariances_, self.precisions_cholesky_)
+        return self._predict_pass(X, "weighted_log_prob", unweighted)
+
+    def _estimate_weighted_log_prob(self, X):
+        """log pi_k + log N(x | mu_k, Sigma_k) of every sample and component."""
+        return self._predict_pass(X, "weighted_log_prob")
+
+    def _estimate_log_prob_resp(self, X):
+        """(log p(x), log responsibilities), as scikit-learn computes them."""
+        weighted = self._estimate_weighted_log_prob(X)
+        log_prob_norm = logsumexp(weighted, axis=1)
+        with np.errstate(under="ignore"):
+            log_resp = weighted - log_prob_norm[:, np.newaxis]
+        return log_prob_norm, log_resp
+
+    def _e_step(self, X):
+        """(mean log p(x), log responsibilities)."""
+        log_prob_norm, log_resp = self._estimate_log_prob_resp(X)
+        return np.mean(log_prob_norm), log_resp
 
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
@@ -133,7 +164,15 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         """
         return self._predict_pass(X, "log_prob_norm")
 
-    def score(self, X, y=None):
+    def _total_log_likelihood(self, X, sample_weight):
+        """(sum of w log p(x), sum of w) over X, unit weights by default."""
+        log_prob = self.score_samples(X)
+        if sample_weight is None:
+            return float(np.sum(log_prob)), float(np.shape(X)[0])
+        sw = check_sample_weight(sample_weight, np.shape(X)[0])
+        return float(np.dot(sw, np.asarray(log_prob, dtype=np.float64))), float(sw.sum())
+
+    def score(self, X, y=None, sample_weight=None):
         """Compute the per-sample average log-likelihood of X.
 
         Parameters
@@ -142,13 +181,19 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             The samples.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (an integer weight w counts the sample w
+            times): the weighted mean is returned.
 
         Returns
         -------
         log_likelihood : float
-            The mean of :meth:`score_samples` over X.
+            The (weighted) mean of :meth:`score_samples` over X.
         """
-        return float(np.mean(self.score_samples(X)))
+        if sample_weight is None:
+            return float(np.mean(self.score_samples(X)))
+        total, weight = self._total_log_likelihood(X, sample_weight)
+        return total / weight
 
     def predict(self, X):
         """Predict the component of each sample.
@@ -285,7 +330,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         mean_params = n_features * self.n_components
         return int(cov_params + mean_params + self.n_components - 1)
 
-    def bic(self, X):
+    def bic(self, X, sample_weight=None):
         """Compute the Bayesian information criterion of the model on X.
 
         ``-2 * log-likelihood(X) + n_parameters * log(n_samples)``; lower is
@@ -295,16 +340,23 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             The samples.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: the criterion of the data with each sample
+            counted w times (the log-likelihood is weighted and n_samples is
+            the total weight), so a weighted fit can be selected by it.
 
         Returns
         -------
         bic : float
             The criterion (lower is better).
         """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        if sample_weight is None:
+            n = np.shape(X)[0]
+            return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        total, weight = self._total_log_likelihood(X, sample_weight)
+        return -2 * total + self._n_parameters() * math.log(weight)
 
-    def aic(self, X):
+    def aic(self, X, sample_weight=None):
         """Compute the Akaike information criterion of the model on X.
 
         ``-2 * log-likelihood(X) + 2 * n_parameters``; lower is better.
@@ -313,11 +365,17 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             The samples.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: the log-likelihood of the data with each
+            sample counted w times.
 
         Returns
         -------
         aic : float
             The criterion (lower is better).
         """
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
+        if sample_weight is None:
+            n = np.shape(X)[0]
+            return -2 * self.score(X) * n + 2 * self._n_parameters()
+        total, _ = self._total_log_likelihood(X, sample_weight)
+        return -2 * total + 2 * self._n_parameters()

@@ -386,3 +386,17 @@ def test_float32_large_offset(cov):
     order32, order64 = np.argsort(g32.means_[:, 0]), np.argsort(g64.means_[:, 0])
     assert_close(g32.means_[order32], g64.means_[order64], 1e-6)
     assert_close(g32.covariances_[order32], g64.covariances_[order64], 1e-3)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_weighted_score_bic_aic_are_those_of_repeated_samples(cov):
+    X = make_blobs(300, 3, 3, seed=21)
+    w = np.random.RandomState(0).randint(0, 4, size=len(X))
+    gm = GaussianMixture(3, covariance_type=cov, random_state=0).fit(X, sample_weight=w)
+    R = np.repeat(X, w, axis=0)
+    assert gm.score(X, sample_weight=w) == pytest.approx(gm.score(R), rel=1e-12)
+    assert gm.bic(X, sample_weight=w) == pytest.approx(gm.bic(R), rel=1e-12)
+    assert gm.aic(X, sample_weight=w) == pytest.approx(gm.aic(R), rel=1e-12)
+    assert gm.score(X, sample_weight=np.ones(len(X))) == pytest.approx(gm.score(X), rel=1e-12)
+    with pytest.raises(ValueError, match="sample_weight"):
+        gm.bic(X, sample_weight=w[:-1])
