@@ -86,7 +86,7 @@ std::vector<double> block_sums(const Data& X, const double* sw, const T* sh, con
     rows.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) rows.emplace_back(X.d, g.B);
     std::vector<double> parts(size_t(g.n_blocks * width), 0.0);
-    Interruption intr(ex);
+    Interruption intr(ex, g.n_blocks);
     parallel_for(g.n_blocks, nt, intr, [&](int64_t b, int thread) {
         ChunkRows<T>& ch = rows[size_t(thread)];
         for (int64_t c = g.block_begin(b); c < g.block_begin(b + 1) && !intr.check(); ++c) {
@@ -212,6 +212,7 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
         pot = pots[size_t(best)];
         chunk_sums = update_closest<T>(X, sw, sh.data(), g, cands.data() + best * D, closest.data(), ex);
         indices[c] = ids[size_t(best)];
+        report(ex, "k-means++", c + 1, K);
     }
 }
 
@@ -314,6 +315,7 @@ void kmeans_lloyd_t(const Data& X, const double* sw, const double* shift, int64_
     while (st.n_iter < max_iter) {
         st.changed = assign_pass<T>(X, sw, sh.data(), g, st.centers, K, labels, sums.data(), ex);
         ++st.n_iter;
+        report(ex, "lloyd", st.n_iter, max_iter);
         st.sums.assign(sums.begin(), sums.begin() + K * D);
         st.weights.assign(sums.begin() + K * D, sums.end());
         if (std::find(st.weights.begin(), st.weights.end(), 0.0) != st.weights.end()) {

@@ -12,6 +12,10 @@
 // - Interruption: the calling thread polls Exec::poll (in the bindings: a
 //   pending KeyboardInterrupt) at most every kPollSeconds; once it says stop,
 //   every thread skips the work items left and the kernel throws Interrupted.
+// - Progress: the calling thread reports a long loop's share of items done
+//   through Exec::progress at most every kProgressSeconds, and kernels with
+//   stages (k-means) report each step; a progress hook that returns true
+//   stops the call like an interruption.
 #pragma once
 
 #include <algorithm>
@@ -31,8 +35,9 @@ namespace emfast {
 // fewer: 4e5 of them take ~0.1 ms, about what waking a thread costs.
 constexpr double kWorkPerThread = 4e5;
 
-// How often the calling thread checks for an interruption.
+// How often the calling thread checks for an interruption, and reports progress.
 constexpr double kPollSeconds = 0.05;
+constexpr double kProgressSeconds = 0.5;
 
 inline int max_threads() {
 #ifdef _OPENMP
@@ -62,11 +67,19 @@ struct Interrupted : std::exception {
     const char* what() const noexcept override { return "interrupted"; }
 };
 
-// How a kernel runs: its thread count and the interruption check.
+// How a kernel runs: its thread count, the interruption check and the progress
+// hook (both called on the calling thread only; true: stop).
 struct Exec {
-    int n_threads = 0;                // 0: OpenMP's default
-    std::function<bool()> poll;       // called on the calling thread only; true: stop
+    int n_threads = 0;  // 0: OpenMP's default
+    std::function<bool()> poll;
+    std::function<bool(const char* stage, int64_t done, int64_t total)> progress;
 };
+
+// Reports a step of a staged kernel (on the calling thread, between parallel
+// regions); throws Interrupted if the hook says stop.
+inline void report(const Exec& ex, const char* stage, int64_t done, int64_t total) {
+    if (ex.progress && ex.progress(stage, done, total)) throw Interrupted();
+}
 
 // Threads for a loop of `items` work items and `work` operations in all.
 inline int thread_count(const Exec& ex, int64_t items, double work) {
@@ -104,15 +117,23 @@ class ErrorSlot {
 // (OpenMP's thread 0 of the team it starts, or the caller outside a region).
 class Interruption {
    public:
-    explicit Interruption(const Exec& ex) : poll_(ex.poll), last_(Clock::now()) {}
+    explicit Interruption(const Exec& ex, int64_t items = 0)
+        : poll_(ex.poll), progress_(ex.progress), items_(items), last_(Clock::now()), reported_(last_) {}
     bool stopped() const { return stop_.load(std::memory_order_relaxed); }
+    void item_done() { done_.fetch_add(1, std::memory_order_relaxed); }
     bool check() {
         if (stopped()) return true;
-        if (!poll_ || !on_calling_thread()) return false;
+        if (!on_calling_thread() || !(poll_ || progress_)) return false;
         const auto now = Clock::now();
         if (std::chrono::duration<double>(now - last_).count() < kPollSeconds) return false;
         last_ = now;
-        if (poll_()) stop_.store(true, std::memory_order_relaxed);
+        bool stop = poll_ && poll_();
+        if (!stop && progress_ && items_ > 0 &&
+            std::chrono::duration<double>(now - reported_).count() >= kProgressSeconds) {
+            reported_ = now;
+            stop = progress_("pass", done_.load(std::memory_order_relaxed), items_);
+        }
+        if (stop) stop_.store(true, std::memory_order_relaxed);
         return stopped();
     }
     // Throws Interrupted if the call was stopped (after the parallel region).
@@ -130,7 +151,10 @@ class Interruption {
 #endif
     }
     std::function<bool()> poll_;
-    Clock::time_point last_;
+    std::function<bool(const char*, int64_t, int64_t)> progress_;
+    int64_t items_;
+    Clock::time_point last_, reported_;
+    std::atomic<int64_t> done_{0};
     std::atomic<bool> stop_{false};
 };
 
@@ -150,6 +174,7 @@ template <class Body> void parallel_for(int64_t items, int nt, Interruption& int
         const int thread = 0;
 #endif
         errors.run([&] { body(i, thread); });
+        intr.item_done();
     }
     (void)nt;
     errors.rethrow();

@@ -243,7 +243,7 @@ void reduce_over_blocks(const Geometry& g, const Exec& ex, const Dims<T>& dims, 
     ws.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) ws.emplace_back(dims, K, g.B);
     std::vector<std::unique_ptr<Acc>> parts(static_cast<size_t>(g.n_blocks));
-    Interruption intr(ex);
+    Interruption intr(ex, g.n_blocks);
     parallel_for(g.n_blocks, nt, intr, [&](int64_t b, int thread) {
         auto a = std::make_unique<Acc>(total.cov, total.K, total.D, total.Da, cap);
         for (int64_t c = g.block_begin(b); c < g.block_begin(b + 1) && !intr.check(); ++c)
@@ -361,7 +361,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
     wss.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) wss.emplace_back(dims, p.K, g.B);
     const int64_t K = p.K;
-    Interruption intr(ex);
+    Interruption intr(ex, g.n_chunks);
     parallel_for(g.n_chunks, nt, intr, [&](int64_t c, int thread) {
         Workspace<T>& ws = wss[size_t(thread)];
         const Chunk<T> ch = load_chunk(X, md, g, c, dims, ws);

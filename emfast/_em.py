@@ -172,12 +172,13 @@ class Fit:
     repairs: Repairs
 
 
-def fit_em(estimator, data, model, initial, current):
+def fit_em(estimator, data, model, initial, current, progress=None):
     """scikit-learn's BaseMixture.fit_predict loop over data.
 
     `model.step(data, params)` makes one iteration; `initial()` gives a new
     initialisation's parameters (and the repairs it needed), `current()` the
-    fitted ones (warm start). Verbose messages as scikit-learn prints them.
+    fitted ones (warm start). Verbose messages as scikit-learn prints them;
+    `progress` (emfast._progress.Progress) hears of every iteration.
     """
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     n_init = estimator.n_init if do_init else 1
@@ -188,6 +189,8 @@ def fit_em(estimator, data, model, initial, current):
     verbose = _Verbose(estimator)
     for init in range(n_init):
         verbose.init_begin(init)
+        if progress is not None:
+            progress.init = init
         if do_init:
             params, init_repairs = initial()
             repairs |= init_repairs
@@ -201,12 +204,14 @@ def fit_em(estimator, data, model, initial, current):
         converged = False
         for n_iter in range(1, estimator.max_iter + 1):
             previous = lower_bound
+            started = time()
             step = model.step(data, params)
             params, lower_bound = step.params, dtype(step.lower_bound)
             repairs |= step.repairs
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
-            verbose.iteration_end(n_iter, change)
+            slow = progress is not None and progress.iteration(n_iter, estimator.max_iter, lower_bound, time() - started)
+            verbose.iteration_end(n_iter, change, force=slow)
             if abs(change) < estimator.tol and not step.repaired_components:
                 converged = True
                 break
@@ -231,8 +236,8 @@ class _Verbose:
         if self.level >= 2:
             self.init_time = self.iter_time = time()
 
-    def iteration_end(self, n_iter, diff_ll):
-        if n_iter % self.interval == 0:
+    def iteration_end(self, n_iter, diff_ll, force=False):
+        if n_iter % self.interval == 0 or force:
             if self.level == 1:
                 print("  Iteration %d" % n_iter)
             elif self.level >= 2:

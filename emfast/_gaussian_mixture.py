@@ -15,6 +15,7 @@ from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
+from ._progress import Progress
 from ._validation import (
     as_kernel_input,
     blas_on_one_thread,
@@ -113,6 +114,15 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         samples, with a :class:`DegenerateComponentWarning`, and the fit does
         not converge in that iteration. By default such a component dies
         quietly, as in scikit-learn (a weight of about 1e-15 / n_samples).
+    callback : callable, default=None
+        Called as ``callback(info)`` with a dict of progress while fitting:
+        ``stage`` ('k-means++' and 'lloyd' steps of the initialisation,
+        'pass' for the share of a long pass over X done, 'em' for an EM
+        iteration), ``step``, ``total``, ``init`` (the initialisation),
+        ``lower_bound`` (EM iterations), ``elapsed`` (seconds) and
+        ``rows_per_second``. An exception it raises stops the fit. With
+        ``verbose`` set, fits that take more than half a second also print such
+        progress lines.
 
     Attributes
     ----------
@@ -196,6 +206,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "reseed_empty": ["boolean"],
+        "callback": [callable, None],
     }
 
     def __init__(
@@ -216,6 +227,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         verbose=0,
         verbose_interval=10,
         reseed_empty=False,
+        callback=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -232,6 +244,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.reseed_empty = reseed_empty
+        self.callback = callback
 
     # ------------------------------------------------------------- public API
 
@@ -300,16 +313,16 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         check_n_samples(data.n_samples, self.n_components)
         # MemoryError now for a model that cannot be allocated, before any work
         core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
-        with blas_on_one_thread():
+        with blas_on_one_thread(), Progress(self, data.n_samples) as progress:
             try:
-                self._fit_data(data)
+                self._fit_data(data, progress)
             except Float32Overflow:
                 # float32 cannot hold this data's squared deviations: a float64 fit and model
                 data = data.astype(np.float64)
-                self._fit_data(data)
+                self._fit_data(data, progress)
         return data
 
-    def _fit_data(self, data):
+    def _fit_data(self, data, progress):
         """The EM loop (scikit-learn's, iteration for iteration) over a data object."""
         inits = self._check_initial_parameters(data.n_features)
         scale = data.scale()
@@ -324,7 +337,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
             )
             return params, Repairs(jitter)
 
-        best = fit_em(self, data, model, initial, self._current_parameters)
+        best = fit_em(self, data, model, initial, self._current_parameters, progress)
         self.converged_ = best.converged
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(

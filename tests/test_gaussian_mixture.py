@@ -261,7 +261,7 @@ def test_constructor_matches_sklearn():
     ours, theirs = GaussianMixture().get_params(), SkGaussianMixture().get_params()
     assert {k: ours[k] for k in theirs} == theirs
     # emfast's own options, off by default: the defaults give scikit-learn's model
-    assert {k: v for k, v in ours.items() if k not in theirs} == {"reseed_empty": False}
+    assert {k: v for k, v in ours.items() if k not in theirs} == {"reseed_empty": False, "callback": None}
 
 
 def test_convergence_warning_like_sklearn():

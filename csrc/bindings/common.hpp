@@ -17,14 +17,30 @@ namespace py = pybind11;
 // The kernel table chosen at import (emfast._native); ImportError-like before.
 const emfast::KernelTable& kernels();
 
-// An Exec whose poll checks for a pending signal (Ctrl-C) with the GIL held:
-// Python runs the handler, which usually raises KeyboardInterrupt.
+// The Python callable progress reports go to (emfast._progress.notify), or None.
+py::object& progress_hook();
+
+// An Exec whose poll checks for a pending signal (Ctrl-C) with the GIL held
+// (Python runs the handler, which usually raises KeyboardInterrupt), and whose
+// progress reports go to the progress hook; an exception there stops the call
+// and is raised once the GIL is held again.
 inline emfast::Exec python_exec(int n_threads) {
     emfast::Exec ex;
     ex.n_threads = n_threads;
     ex.poll = [] {
         py::gil_scoped_acquire gil;
         return PyErr_CheckSignals() != 0;
+    };
+    ex.progress = [](const char* stage, int64_t done, int64_t total) {
+        py::gil_scoped_acquire gil;
+        if (progress_hook().is_none()) return false;
+        try {
+            progress_hook()(stage, done, total);
+            return false;
+        } catch (py::error_already_set& e) {
+            e.restore();
+            return true;
+        }
     };
     return ex;
 }

@@ -551,6 +551,11 @@ int64_t plan_memory(int64_t n_samples, int64_t n_features, int64_t n_components,
 
 }  // namespace
 
+py::object& emfast_py::progress_hook() {
+    static py::object* hook = new py::object(py::none());  // never destroyed: outlives the interpreter
+    return *hook;
+}
+
 const emfast::KernelTable& emfast_py::kernels() {
     if (!g_kernels) throw std::runtime_error("emfast._core: no kernel module loaded (import emfast)");
     return *g_kernels;
@@ -560,6 +565,9 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "emfast's bindings; the SIMD kernels come from emfast._kernels_<isa> (see emfast.show_config())";
     m.def("use_kernels", &use_kernels, py::arg("table"), "Call the kernels of this table (a _kernels_<isa> module's).");
     m.def("simd", [] { return std::string(kernels().simd); }, "The instruction set of the kernels in use.");
+    m.def(
+        "set_progress_hook", [](py::object hook) { emfast_py::progress_hook() = std::move(hook); }, py::arg("hook"),
+        "hook(stage, done, total) receives the kernels' progress reports (None: none).");
     m.def("em_pass", &em_pass, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
           py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           py::arg("n_worst") = 0, py::arg("hard") = false,
