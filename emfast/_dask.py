@@ -212,11 +212,12 @@ class DaskData(Data):
     def column_mean_and_variance(self):
         dask, da = _import_dask()
         mean = self.X.mean(axis=0)
-        var = (((self.X.astype(np.float64) - mean) ** 2).sum(axis=0) / self.n_samples).mean()
-        mean, var, finite = dask.compute(mean, var, da.isfinite(self.X).all())
+        d2 = (self.X.astype(np.float64) - mean) ** 2
+        var = (d2.sum(axis=0) / self.n_samples).mean()
+        mean, var, largest, finite = dask.compute(mean, var, d2.sum(axis=1).max(), da.isfinite(self.X).all())
         if not finite:  # blocks are checked on the workers, but this is the first pass
             raise ValueError("Input X contains NaN or infinity.")
-        return np.asarray(mean, dtype=self.dtype), float(var)
+        return np.asarray(mean, dtype=self.dtype), float(var), float(largest)
 
     def kmeans_plusplus(self, n_clusters, first, draws, shift):
         """emfast._core.kmeans_plusplus's steps, block by block (the same choices)."""

@@ -88,8 +88,9 @@ class Data:
         raise NotImplementedError
 
     def column_mean_and_variance(self):  # pragma: no cover
-        """The column means in the data's dtype (scikit-learn's X.mean(axis=0)) and the
-        mean of the column variances (its k-means tolerance unit)."""
+        """The column means in the data's dtype (scikit-learn's X.mean(axis=0)), the
+        mean of the column variances (its k-means tolerance unit) and the largest
+        squared norm of a centred row."""
         raise NotImplementedError
 
     def kmeans_plusplus(self, n_clusters, first, draws, shift):  # pragma: no cover
@@ -166,11 +167,13 @@ class ArrayData(Data):
 
     def column_mean_and_variance(self):
         mean = self.X.mean(axis=0)
-        total = np.zeros(self.n_features)
+        total, largest = np.zeros(self.n_features), 0.0
         for start in range(0, self.n_samples, _RANDOM_CHUNK):  # no copy of X
             d = np.asarray(self.X[start : start + _RANDOM_CHUNK], dtype=np.float64) - mean
-            total += np.einsum("ij,ij->j", d, d)
-        return mean, float(np.mean(total / self.n_samples))
+            d2 = d * d
+            total += d2.sum(axis=0)
+            largest = max(largest, float(d2.sum(axis=1).max()))
+        return mean, float(np.mean(total / self.n_samples)), largest
 
     def kmeans_plusplus(self, n_clusters, first, draws, shift):
         return core.kmeans_plusplus(self.X, self.sample_weight, shift, n_clusters, first, draws, 0)

@@ -109,8 +109,9 @@ def lloyd(data, centers, shift, max_iter, tol):
 
 def kmeans_labels(data, n_clusters, random_state, max_iter=300, tol=1e-4):
     """scikit-learn's KMeans(n_clusters, n_init=1, random_state).fit(X, sample_weight).labels_."""
-    mean, variance = data.column_mean_and_variance()
-    if not (np.isfinite(mean).all() and np.isfinite(variance)):
+    mean, variance, largest = data.column_mean_and_variance()
+    # squared distances between centred rows are at most 4 times the largest squared norm
+    if not (np.isfinite(mean).all() and np.isfinite(variance) and 4 * largest < float(np.finfo(data.dtype).max)):
         if data.dtype == np.float32:  # the estimator refits in float64
             raise Float32Overflow
         raise overflow_error()
