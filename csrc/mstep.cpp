@@ -126,15 +126,19 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
 
     // scikit-learn adds 10 eps to every component's weight so that no division is by zero
     const double eps10 = 10.0 * std::numeric_limits<double>::epsilon();
-    std::vector<double> nk(static_cast<size_t>(K));
+    // nk: the divisor of the means; nr: that of the weights and covariances (the
+    // same, unless Student-t statistics weight S0, S1, S2 by u: then the responsibilities)
+    const std::vector<double>& resp = st.resp.empty() ? st.s0 : st.resp;
+    std::vector<double> nk(static_cast<size_t>(K)), nr(static_cast<size_t>(K));
     double total = 0.0;
     for (int64_t k = 0; k < K; ++k) {
         nk[size_t(k)] = st.s0[size_t(k)] + eps10;
-        total += nk[size_t(k)];
-        r.empty[size_t(k)] = st.s0[size_t(k)] <= empty_threshold;
+        nr[size_t(k)] = resp[size_t(k)] + eps10;
+        total += nr[size_t(k)];
+        r.empty[size_t(k)] = resp[size_t(k)] <= empty_threshold;
     }
     for (int64_t k = 0; k < K; ++k) {
-        r.weights[size_t(k)] = nk[size_t(k)] / total;
+        r.weights[size_t(k)] = nr[size_t(k)] / total;
         for (int64_t i = 0; i < D; ++i)
             r.means[size_t(k * D + i)] = centers[k * D + i] + st.s1[size_t(k * D + i)] / nk[size_t(k)];
     }
@@ -151,7 +155,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
                 const double* s2 = st.s2.data() + k * D * D;
                 for (int64_t i = 0; i < D; ++i)
                     for (int64_t j = 0; j <= i; ++j) {
-                        double v = centred(k, i, j, s2[i * D + j]) / nk[size_t(k)];
+                        double v = centred(k, i, j, s2[i * D + j]) / nr[size_t(k)];
                         if (i == j) v = std::max(v, 0.0) + reg_covar;
                         c[i * D + j] = c[j * D + i] = v;
                     }
@@ -172,7 +176,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
         case Cov::Diag:
             for (int64_t k = 0; k < K; ++k)
                 for (int64_t i = 0; i < D; ++i) {
-                    double v = centred(k, i, i, st.s2[size_t(k * D + i)]) / nk[size_t(k)];
+                    double v = centred(k, i, i, st.s2[size_t(k * D + i)]) / nr[size_t(k)];
                     r.covariances[size_t(k * D + i)] = std::max(v, 0.0) + reg_covar;
                 }
             break;
@@ -180,7 +184,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
             for (int64_t k = 0; k < K; ++k) {
                 double v = st.s2[size_t(k)];
                 for (int64_t i = 0; i < D; ++i) v = centred(k, i, i, v);
-                v /= nk[size_t(k)] * double(D);
+                v /= nr[size_t(k)] * double(D);
                 r.covariances[size_t(k)] = std::max(v, 0.0) + reg_covar;
             }
             break;

@@ -18,6 +18,7 @@ from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
+from ._student_t import StudentTMixture
 
 __version__ = _build_info.version
 
@@ -28,6 +29,7 @@ __all__ = [
     "GaussianMixtureClassifier",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
+    "StudentTMixture",
     "get_config",
     "show_config",
     "__version__",

@@ -1,0 +1,296 @@
+"""emfast.StudentTMixture: mixtures of multivariate Student-t distributions.
+
+A t component is a Gaussian whose covariance is divided, row by row, by a
+latent scale u ~ Gamma(nu / 2, nu / 2): rows far from a component get a small
+u and hardly move its mean or scale matrix, so outliers cannot capture it.
+Fitted by the ECM algorithm of Peel & McLachlan (2000) (Liu & Rubin 1995 for
+the degrees of freedom). The E-step is emfast's Gaussian pass with the
+t log-density
+
+    L_k = log pi_k + log Gamma((nu + D) / 2) - log Gamma(nu / 2) - D/2 log(nu pi)
+          + log det P_k - (nu + D) / 2 log(1 + delta^2 / nu),
+
+and statistics weighted by w r u, u = (nu + D) / (nu + delta^2), plus the
+per-component sums of w r and of w r (log u - u + 1) (emfast._stats). The
+conditional maximisations:
+
+    pi_k  = sum w r / sum w,     mu_k = sum w r u x / sum w r u,
+    Sigma_k = sum w r u (x - mu_k)(x - mu_k)^T / sum w r      (the C++ M-step)
+    nu_k: the root of log(nu / 2) - psi(nu / 2) + E_k = 0, with
+          E_k = [sum w r (log u - u + 1)] / sum w r + psi((nu_old + D) / 2) - log((nu_old + D) / 2)
+
+(E[log u | x] = log u + psi((nu + D) / 2) - log((nu + D) / 2)); nu is kept in
+[DOF_MIN, DOF_MAX].
+"""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+from scipy.special import digamma, zeta
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._em import Repairs, Step, fit_em, maximise
+from ._gaussian_mixture import GaussianMixture
+from ._init import initial_parameters
+from ._mixture import GaussianMixtureBase
+from ._stats import Params
+from ._validation import check_finite_model
+
+# the range of fitted degrees of freedom: below 1 a t has no mean, and beyond
+# 1e4 it is a Gaussian to within float32 resolution
+DOF_MIN, DOF_MAX = 0.5, 1e4
+
+
+def expected_log_scale(stats, dofs, n_features):
+    """sum w r (E[log u | x] - E[u | x] + 1) per component, from a pass's statistics."""
+    a = (np.asarray(dofs, dtype=np.float64) + n_features) / 2
+    return stats.log_scale + stats.resp * (digamma(a) - np.log(a))
+
+
+def update_dofs(resp, expected, dofs):
+    """The ECM's maximisation over nu, per component: the root of
+    log(nu / 2) - psi(nu / 2) + expected / resp = 0 within [DOF_MIN, DOF_MAX].
+    A component without responsibility keeps its nu."""
+    new = np.array(dofs, dtype=np.float64)
+    active = np.flatnonzero(resp > 0)
+    if len(active):
+        new[active] = dof_root(expected[active] / resp[active], new[active])
+    return new
+
+
+def dof_root(c, start):
+    """nu in [DOF_MIN, DOF_MAX] with log(nu / 2) - psi(nu / 2) + c = 0, for all
+    components at once. In y = 1 / nu the function, g(y) = -log(2 y) - psi(1 / (2 y)) + c,
+    is increasing with a slope near 1 over the whole range: Newton from the old nu,
+    kept within a shrinking bracket (bisection where a step would leave it)."""
+    def g(y):
+        return -np.log(2 * y) - digamma(0.5 / y) + c
+
+    lo, hi = np.full_like(c, 1 / DOF_MAX), np.full_like(c, 1 / DOF_MIN)
+    below, above = g(lo) >= 0, g(hi) <= 0  # the root lies outside the range
+    y = 1 / np.clip(start, DOF_MIN, DOF_MAX)
+    for _ in range(100):
+        gy = g(y)
+        lo, hi = np.where(gy < 0, y, lo), np.where(gy < 0, hi, y)
+        # g'(y) = psi'(1 / (2 y)) / (2 y^2) - 1 / y, with psi'(x) = zeta(2, x)
+        step = y - gy / (zeta(2.0, 0.5 / y) / (2 * y * y) - 1 / y)
+        new = np.where((step >= lo) & (step <= hi), step, (lo + hi) / 2)
+        # Newton converges quadratically: after a step this small, y is exact to rounding
+        done = np.abs(new - y) <= 1e-9 * y
+        y = new
+        if done.all():
+            break
+    return np.where(below, DOF_MAX, np.where(above, DOF_MIN, 1 / y))
+
+
+class StudentTECM:
+    """Batch ECM for the Student-t mixture: one fused pass and the conditional
+    maximisations per iteration (the state is a Params with dofs)."""
+
+    def __init__(self, covariance_type, reg_covar, scale, n_samples, fit_dofs):
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.scale = scale
+        self.n_samples = n_samples
+        self.fit_dofs = fit_dofs
+
+    def step(self, data, params):
+        """(new params, mean log-likelihood of the old params) and the repairs made."""
+        stats = data.em_pass(params, self.covariance_type, n_worst=params.n_components)
+        new, repairs, reseeded = maximise(
+            stats, covariance_type=self.covariance_type, reg_covar=self.reg_covar, scale=self.scale,
+            n_samples=self.n_samples, data=data, worst_rows=stats.worst_row,
+        )
+        new.dofs = params.dofs.copy()
+        if self.fit_dofs:
+            expected = expected_log_scale(stats, params.dofs, data.n_features)
+            new.dofs = update_dofs(stats.resp, expected, params.dofs)
+        return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
+
+
+class StudentTMixture(GaussianMixtureBase):
+    """Mixture of multivariate Student-t distributions, fitted by ECM in C++.
+
+    Heavy-tailed components: rows far from a component are down-weighted in
+    its mean and scale matrix, so a few outliers cannot capture a component
+    or inflate it. The API is that of :class:`emfast.GaussianMixture`
+    (``sample_weight`` as repetition, float32 end to end, memory maps and
+    Dask arrays, thread-count-independent results, the same repairs of
+    degenerate fits), with the degrees of freedom ``dofs_`` as one more
+    parameter per component.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the scale matrices.
+    dof : 'fit' or float > 0, default='fit'
+        The degrees of freedom nu of every component: fitted per component
+        (within [0.5, 1e4]), or fixed at this value.
+    dof_init : float > 0, default=10.0
+        The initial nu of every component when dof='fit'.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of the scale matrices.
+    max_iter : int, default=100
+    n_init : int, default=1
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        As for :class:`emfast.GaussianMixture`: the initial model is the
+        Gaussian M-step of the initial responsibilities (u = 1).
+    weights_init, means_init, precisions_init : array-like, default=None
+        ``precisions_init``: inverses of the initial scale matrices.
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+    verbose : int, default=0
+    verbose_interval : int, default=10
+
+    Attributes
+    ----------
+    weights_, means_ : ndarray
+    covariances_ : ndarray
+        The scale matrices Sigma_k (a t's covariance is nu / (nu - 2) Sigma_k for nu > 2).
+    precisions_, precisions_cholesky_ : ndarray
+        Of the scale matrices.
+    dofs_ : ndarray of shape (n_components,)
+        Degrees of freedom nu_k (float64).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the model of the last iteration's E-step.
+    lower_bounds_ : list of float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+    """
+
+    _parameter_constraints: dict = {
+        **GaussianMixture._parameter_constraints,
+        "dof": [StrOptions({"fit"}), Interval(Real, 0, None, closed="neither")],
+        "dof_init": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        dof="fit",
+        dof_init=10.0,
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.dof = dof
+        self.dof_init = dof_init
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the model parameters with the ECM algorithm.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight w is equivalent to
+            repeating the sample w times.
+
+        Returns
+        -------
+        self : StudentTMixture
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    # validation, Dask arrays, the float32 -> float64 refit: as GaussianMixture
+    _fit = GaussianMixture._fit
+    fit_predict = GaussianMixture.fit_predict
+
+    def _fit_data(self, data):
+        """The ECM loop (fit_em, scikit-learn's EM loop) over a data object."""
+        fit_dofs = isinstance(self.dof, str)
+        for name, value in (("dof", 1.0 if fit_dofs else self.dof), ("dof_init", self.dof_init)):
+            if not np.isfinite(value):
+                raise ValueError(f"The '{name}' parameter of StudentTMixture must be finite; got {value}.")
+        inits = self._check_initial_parameters(data.n_features)
+        scale = data.scale()
+        random_state = check_random_state(self.random_state)
+        model = StudentTECM(self.covariance_type, self.reg_covar, scale, data.n_samples, fit_dofs)
+
+        def initial():
+            params, jitter = initial_parameters(
+                data, n_components=self.n_components, covariance_type=self.covariance_type,
+                init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
+                inits=inits, scale=scale,
+            )
+            params.dofs = np.full(self.n_components, float(self.dof_init if fit_dofs else self.dof))
+            return params, Repairs(jitter)
+
+        best = fit_em(self, data, model, initial, self._current_parameters)
+        self.converged_ = best.converged
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. "
+                "Try different init parameters, or increase max_iter, "
+                "tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        best.repairs.warn(self.reg_covar)
+        check_finite_model(best.params)
+        self._set_parameters(best.params, data.dtype)
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.lower_bound
+        self.lower_bounds_ = best.lower_bounds
+
+    # ------------------------------------------------------------- the t's parameters
+
+    def _fitted_params(self):
+        params = super()._fitted_params()
+        params.dofs = self.dofs_
+        return params
+
+    def _current_parameters(self):
+        params = super()._current_parameters()
+        params.dofs = np.array(self.dofs_, dtype=np.float64)
+        return params
+
+    def _set_parameters(self, params, dtype):
+        super()._set_parameters(params, dtype)
+        self.dofs_ = np.array(params.dofs, dtype=np.float64)
+
+    def _draw(self, rng, n_samples_comp, y):
+        """Gaussian draws about each mean, divided by sqrt(u), u ~ Gamma(nu/2, rate nu/2)."""
+        X = super()._draw(rng, n_samples_comp, y)
+        nu = self.dofs_[y]
+        u = rng.gamma(nu / 2, 2 / nu)
+        means = np.asarray(self.means_, dtype=np.float64)[y]
+        return means + (X - means) / np.sqrt(u)[:, None]
+
+    def _n_parameters(self):
+        """As for a Gaussian mixture, plus the fitted degrees of freedom."""
+        return super()._n_parameters() + (self.n_components if isinstance(self.dof, str) else 0)
