@@ -321,3 +321,53 @@ def test_degrees_of_freedom_are_large_without_outliers(seed):
     assert (clean.dofs_ > 10).all(), clean.dofs_
     dirty = np.sort(StudentTMixture(3, **tight).fit(X).dofs_)
     assert dirty[0] < 2 and (dirty[1:] > 10).all(), dirty
+
+
+# ----------------------------------------------------------------- the native entry points
+
+
+def test_native_checks_the_degrees_of_freedom():
+    from emfast._native import core
+
+    X = np.random.RandomState(0).randn(50, 2)
+    args = (X, None, np.log([0.5, 0.5]), X[:2].copy(), np.tile(np.eye(2), (2, 1, 1)), "full", np.zeros(2))
+    for dofs, match in (([1.0], "shape"), ([1.0, 0.0], "positive"), ([1.0, np.inf], "finite"),
+                        ([1.0, np.nan], "finite"), (np.ones((2, 1)), "shape")):
+        with pytest.raises(ValueError, match=match):
+            core.em_pass(*args, dofs=np.asarray(dofs, dtype=np.float64))
+        with pytest.raises(ValueError, match=match):
+            core.score(X, *args[2:], what="log_prob_norm", dofs=np.asarray(dofs, dtype=np.float64))
+    with pytest.raises(ValueError, match="hard"):
+        core.em_pass(*args, hard=True, dofs=np.ones(2))
+    stats = core.em_pass(*args, dofs=np.ones(2))
+    assert set(stats) >= {"resp", "log_scale"} and "resp" not in core.em_pass(*args)
+    for resp, match in ((np.ones(3), "resp"), (np.array([1.0, np.nan]), "resp")):
+        with pytest.raises(ValueError, match=match):
+            core.m_step(stats["s0"], stats["s1"], stats["s2"], stats["centers"], "full", 1e-6, 0.0, 1.0, resp)
+
+
+def test_one_pass_statistics_are_the_sums_they_name():
+    """The pass's u-weighted S0, S1, S2 and its two extra sums, against NumPy."""
+    from emfast._native import core
+
+    X, _ = t_data(700, 3, 2, seed=12)
+    w = np.random.RandomState(1).uniform(0.5, 2.0, len(X))
+    means = X[:2].copy()
+    rng = np.random.RandomState(2)
+    P = np.stack([np.triu(0.3 * rng.randn(3, 3), 1) + np.diag(rng.uniform(0.3, 1.5, 3)) for _ in range(2)])
+    weights, dofs = np.array([0.3, 0.7]), np.array([2.5, 7.0])
+    st = core.em_pass(X, w, np.log(weights), means, P, "full", np.zeros(3), dofs=dofs)
+    delta2 = np.stack([np.sum(((X - means[k]) @ P[k]) ** 2, axis=1) for k in range(2)], axis=1)
+    log_dens = (gammaln((dofs + 3) / 2) - gammaln(dofs / 2) - 1.5 * np.log(dofs * np.pi)
+                + np.log(np.abs(np.diagonal(P, axis1=1, axis2=2))).sum(axis=1)
+                - (dofs + 3) / 2 * np.log1p(delta2 / dofs) + np.log(weights))
+    r = w[:, None] * np.exp(log_dens - logsumexp(log_dens, axis=1, keepdims=True))
+    u = (dofs + 3) / (dofs + delta2)
+    np.testing.assert_allclose(st["resp"], r.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(st["log_scale"], (r * (np.log(u) - u + 1)).sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(st["s0"], (r * u).sum(axis=0), rtol=1e-12)
+    c = st["centers"]
+    np.testing.assert_allclose(st["s1"], [(r[:, k] * u[:, k]) @ (X - c[k]) for k in range(2)], rtol=1e-10, atol=1e-10)
+    s2 = [((r[:, k] * u[:, k])[:, None] * (X - c[k])).T @ (X - c[k]) for k in range(2)]
+    np.testing.assert_allclose(st["s2"], s2, rtol=1e-10)
+    np.testing.assert_allclose(st["loglik"], w @ logsumexp(log_dens, axis=1), rtol=1e-12)
