@@ -18,7 +18,7 @@ from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
-from ._student_t import StudentTMixture
+from ._student_t import MiniBatchStudentTMixture, StudentTMixture
 
 __version__ = _build_info.version
 
@@ -29,6 +29,7 @@ __all__ = [
     "GaussianMixtureClassifier",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
+    "MiniBatchStudentTMixture",
     "StudentTMixture",
     "get_config",
     "show_config",

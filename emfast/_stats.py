@@ -159,8 +159,11 @@ class Stats:
 
     def replace_components(self, components, other):
         """These statistics with the given components' taken from other (same centres)."""
-        s0, s1, s2 = self.s0.copy(), self.s1.copy(), self.s2.copy()
-        s0[components], s1[components] = other.s0[components], other.s1[components]
+        out = {}
+        for name in ("s0", "s1") + (_STUDENT if self.resp is not None else ()):
+            out[name] = getattr(self, name).copy()
+            out[name][components] = getattr(other, name)[components]
+        s2 = self.s2.copy()
         if self.covariance_type != "tied":
             s2[components] = other.s2[components]
-        return dataclasses.replace(self, s0=s0, s1=s1, s2=s2)
+        return dataclasses.replace(self, s2=s2, **out)

@@ -23,31 +23,29 @@ conditional maximisations:
 [DOF_MIN, DOF_MAX].
 """
 
-import warnings
+import dataclasses
 from numbers import Real
 
 import numpy as np
 from scipy.special import digamma, zeta
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._em import Repairs, Step, fit_em, maximise
+from ._em import Step, maximise
 from ._gaussian_mixture import GaussianMixture
-from ._init import initial_parameters
+from ._minibatch import MiniBatchGaussianMixture
 from ._mixture import GaussianMixtureBase
-from ._stats import Params
-from ._validation import check_finite_model
+from ._stats import Stats
 
 # the range of fitted degrees of freedom: below 1 a t has no mean, and beyond
 # 1e4 it is a Gaussian to within float32 resolution
 DOF_MIN, DOF_MAX = 0.5, 1e4
 
 
-def expected_log_scale(stats, dofs, n_features):
-    """sum w r (E[log u | x] - E[u | x] + 1) per component, from a pass's statistics."""
-    a = (np.asarray(dofs, dtype=np.float64) + n_features) / 2
-    return stats.log_scale + stats.resp * (digamma(a) - np.log(a))
+def expected(stats, dofs):
+    """A pass's statistics with log_scale = sum w r (E[log u | x] - E[u | x] + 1)
+    under the pass's dofs: what the nu update takes, and what online ECM averages."""
+    a = (np.asarray(dofs, dtype=np.float64) + stats.s1.shape[1]) / 2
+    return dataclasses.replace(stats, log_scale=stats.log_scale + stats.resp * (digamma(a) - np.log(a)))
 
 
 def update_dofs(resp, expected, dofs):
@@ -86,6 +84,66 @@ def dof_root(c, start):
     return np.where(below, DOF_MAX, np.where(above, DOF_MIN, 1 / y))
 
 
+class StudentTComponents:
+    """What Student-t components add to emfast's Gaussian mixture estimators:
+    the degrees of freedom (parameters dof, dof_init; attribute dofs_), a t
+    sampler, their parameter count, and the online ECM hooks of
+    emfast._minibatch.MiniBatchGaussianMixture."""
+
+    def _fits_dofs(self):
+        return isinstance(self.dof, str)
+
+    def _initial_dofs(self):
+        """The starting nu of every component (a ValueError for a non-finite dof or dof_init)."""
+        for name, value in (("dof", 1.0 if self._fits_dofs() else self.dof), ("dof_init", self.dof_init)):
+            if not np.isfinite(value):
+                raise ValueError(f"The '{name}' parameter of {type(self).__name__} must be finite; got {value}.")
+        return np.full(self.n_components, float(self.dof_init if self._fits_dofs() else self.dof))
+
+    def _fitted_params(self):
+        params = super()._fitted_params()
+        params.dofs = self.dofs_
+        return params
+
+    def _current_parameters(self):
+        params = super()._current_parameters()
+        params.dofs = np.array(self.dofs_, dtype=np.float64)
+        return params
+
+    def _set_parameters(self, params, dtype):
+        super()._set_parameters(params, dtype)
+        self.dofs_ = np.array(params.dofs, dtype=np.float64)
+
+    def _draw(self, rng, n_samples_comp, y):
+        """Gaussian draws about each mean, divided by sqrt(u), u ~ Gamma(nu/2, rate nu/2)."""
+        X = super()._draw(rng, n_samples_comp, y)
+        nu = self.dofs_[y]
+        u = rng.gamma(nu / 2, 2 / nu)
+        means = np.asarray(self.means_, dtype=np.float64)[y]
+        return means + (X - means) / np.sqrt(u)[:, None]
+
+    def _n_parameters(self):
+        """As for a Gaussian mixture, plus the fitted degrees of freedom."""
+        return super()._n_parameters() + (self.n_components if self._fits_dofs() else 0)
+
+    # online ECM (stepwise: the averaged statistics are expectations under each batch's model)
+    def _start_family(self, params):
+        params.dofs = self._initial_dofs()
+        return params
+
+    def _expected(self, stats, params):
+        return expected(stats, params.dofs)
+
+    def _maximise_family(self, stats, params, new):
+        new.dofs = update_dofs(stats.resp, stats.log_scale, params.dofs) if self._fits_dofs() else params.dofs.copy()
+
+    def _stats_of(self, params):
+        """Statistics that the M-step and the nu update map back to params (u = 1)."""
+        stats = Stats.of_params(params, self.covariance_type)
+        half = params.dofs / 2
+        return dataclasses.replace(stats, resp=stats.s0.copy(), log_scale=stats.s0 * (digamma(half) - np.log(half)))
+
+
 class StudentTECM:
     """Batch ECM for the Student-t mixture: one fused pass and the conditional
     maximisations per iteration (the state is a Params with dofs)."""
@@ -104,14 +162,12 @@ class StudentTECM:
             stats, covariance_type=self.covariance_type, reg_covar=self.reg_covar, scale=self.scale,
             n_samples=self.n_samples, data=data, worst_rows=stats.worst_row,
         )
-        new.dofs = params.dofs.copy()
-        if self.fit_dofs:
-            expected = expected_log_scale(stats, params.dofs, data.n_features)
-            new.dofs = update_dofs(stats.resp, expected, params.dofs)
+        stats = expected(stats, params.dofs)
+        new.dofs = update_dofs(stats.resp, stats.log_scale, params.dofs) if self.fit_dofs else params.dofs.copy()
         return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
 
 
-class StudentTMixture(GaussianMixtureBase):
+class StudentTMixture(StudentTComponents, GaussianMixtureBase):
     """Mixture of multivariate Student-t distributions, fitted by ECM in C++.
 
     Heavy-tailed components: rows far from a component are down-weighted in
@@ -227,70 +283,74 @@ class StudentTMixture(GaussianMixtureBase):
         self._fit(X, sample_weight)
         return self
 
-    # validation, Dask arrays, the float32 -> float64 refit: as GaussianMixture
+    def _em_model(self, scale, n_samples):
+        self._initial_dofs()  # dof and dof_init checked before any work
+        return StudentTECM(self.covariance_type, self.reg_covar, scale, n_samples, self._fits_dofs())
+
+    # validation, Dask arrays, the float32 -> float64 refit, scikit-learn's EM loop
+    # with the model above: as GaussianMixture
     _fit = GaussianMixture._fit
+    _fit_data = GaussianMixture._fit_data
     fit_predict = GaussianMixture.fit_predict
 
-    def _fit_data(self, data):
-        """The ECM loop (fit_em, scikit-learn's EM loop) over a data object."""
-        fit_dofs = isinstance(self.dof, str)
-        for name, value in (("dof", 1.0 if fit_dofs else self.dof), ("dof_init", self.dof_init)):
-            if not np.isfinite(value):
-                raise ValueError(f"The '{name}' parameter of StudentTMixture must be finite; got {value}.")
-        inits = self._check_initial_parameters(data.n_features)
-        scale = data.scale()
-        random_state = check_random_state(self.random_state)
-        model = StudentTECM(self.covariance_type, self.reg_covar, scale, data.n_samples, fit_dofs)
 
-        def initial():
-            params, jitter = initial_parameters(
-                data, n_components=self.n_components, covariance_type=self.covariance_type,
-                init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
-                inits=inits, scale=scale,
-            )
-            params.dofs = np.full(self.n_components, float(self.dof_init if fit_dofs else self.dof))
-            return params, Repairs(jitter)
+class MiniBatchStudentTMixture(StudentTComponents, MiniBatchGaussianMixture):
+    """Mixture of Student-t distributions fitted by online (stepwise) ECM.
 
-        best = fit_em(self, data, model, initial, self._current_parameters)
-        self.converged_ = best.converged
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. "
-                "Try different init parameters, or increase max_iter, "
-                "tol, or check for degenerate data.",
-                ConvergenceWarning,
-            )
-        best.repairs.warn(self.reg_covar)
-        check_finite_model(best.params)
-        self._set_parameters(best.params, data.dtype)
-        self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.lower_bound
-        self.lower_bounds_ = best.lower_bounds
+    :class:`emfast.MiniBatchGaussianMixture`'s steps with Student-t components:
+    each mini-batch's pass gives the ECM statistics (u-weighted moments and
+    the expectations the degrees of freedom need), which are averaged with
+    step size rho_t, then the conditional maximisations of
+    :class:`emfast.StudentTMixture` run on the averages. ``partial_fit`` makes
+    one step per call.
 
-    # ------------------------------------------------------------- the t's parameters
+    Parameters
+    ----------
+    n_components, covariance_type, batch_size, learning_decay, learning_offset,
+    max_iter, tol, reg_covar, init_params, weights_init, means_init,
+    precisions_init, random_state, verbose
+        As for :class:`emfast.MiniBatchGaussianMixture`.
+    dof : 'fit' or float > 0, default='fit'
+    dof_init : float > 0, default=10.0
+        As for :class:`emfast.StudentTMixture`.
 
-    def _fitted_params(self):
-        params = super()._fitted_params()
-        params.dofs = self.dofs_
-        return params
+    Attributes
+    ----------
+    Those of :class:`emfast.MiniBatchGaussianMixture`, and ``dofs_``, the
+    degrees of freedom of each component; ``covariances_`` are scale matrices.
+    """
 
-    def _current_parameters(self):
-        params = super()._current_parameters()
-        params.dofs = np.array(self.dofs_, dtype=np.float64)
-        return params
+    _parameter_constraints: dict = {
+        **MiniBatchGaussianMixture._parameter_constraints,
+        "dof": StudentTMixture._parameter_constraints["dof"],
+        "dof_init": StudentTMixture._parameter_constraints["dof_init"],
+    }
 
-    def _set_parameters(self, params, dtype):
-        super()._set_parameters(params, dtype)
-        self.dofs_ = np.array(params.dofs, dtype=np.float64)
-
-    def _draw(self, rng, n_samples_comp, y):
-        """Gaussian draws about each mean, divided by sqrt(u), u ~ Gamma(nu/2, rate nu/2)."""
-        X = super()._draw(rng, n_samples_comp, y)
-        nu = self.dofs_[y]
-        u = rng.gamma(nu / 2, 2 / nu)
-        means = np.asarray(self.means_, dtype=np.float64)[y]
-        return means + (X - means) / np.sqrt(u)[:, None]
-
-    def _n_parameters(self):
-        """As for a Gaussian mixture, plus the fitted degrees of freedom."""
-        return super()._n_parameters() + (self.n_components if isinstance(self.dof, str) else 0)
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        dof="fit",
+        dof_init=10.0,
+        batch_size=1024,
+        learning_decay=0.7,
+        learning_offset=10.0,
+        max_iter=100,
+        tol=1e-3,
+        reg_covar=1e-6,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components, covariance_type=covariance_type, batch_size=batch_size, learning_decay=learning_decay,
+            learning_offset=learning_offset, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+            init_params=init_params, weights_init=weights_init, means_init=means_init,
+            precisions_init=precisions_init, random_state=random_state, verbose=verbose,
+        )
+        self.dof = dof
+        self.dof_init = dof_init

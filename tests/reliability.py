@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from emfast import GaussianMixture, MiniBatchGaussianMixture, StudentTMixture
+from emfast import GaussianMixture, MiniBatchGaussianMixture, MiniBatchStudentTMixture, StudentTMixture
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -58,11 +58,20 @@ def _student_t(cov):
     )
 
 
+def _minibatch_student_t(cov):
+    return EstimatorCase(
+        id=f"MiniBatchStudentTMixture-{cov}",
+        make=lambda **kw: MiniBatchStudentTMixture(**{"covariance_type": cov, "batch_size": 64, **kw}),
+        reference=lambda **kw: SkGaussianMixture(**{"covariance_type": cov, **kw}),
+    )
+
+
 # Add new estimators here (one entry per configuration worth testing).
 ESTIMATORS = (
     [_gm(cov) for cov in COV_TYPES]
     + [_minibatch(cov) for cov in COV_TYPES]
     + [_student_t(cov) for cov in COV_TYPES]
+    + [_minibatch_student_t(cov) for cov in COV_TYPES]
 )
 
 estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])

@@ -34,7 +34,9 @@ def _normalised(msg):
     the process's string hashing), and emfast's estimators without a scikit-learn
     counterpart named as the counterpart they are compared with."""
     msg = re.sub(r"\{([^{}]*)\}", lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", msg or "")
-    return msg.replace("MiniBatchGaussianMixture", "GaussianMixture").replace("StudentTMixture", "GaussianMixture")
+    for name in ("MiniBatchGaussianMixture", "MiniBatchStudentTMixture", "StudentTMixture"):
+        msg = msg.replace(name, "GaussianMixture")
+    return msg
 
 
 def assert_same_error(ours, theirs, expected_type=(ValueError, TypeError)):

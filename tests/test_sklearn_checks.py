@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emfast import GaussianMixture, StudentTMixture
+from emfast import GaussianMixture, MiniBatchStudentTMixture, StudentTMixture
 
 # Checks expected to fail, with the reason (scikit-learn's own format).
 EXPECTED_FAILED_CHECKS = {}
@@ -15,7 +15,7 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     [
         family(covariance_type=cov, random_state=0)
-        for family in (GaussianMixture, StudentTMixture)
+        for family in (GaussianMixture, StudentTMixture, MiniBatchStudentTMixture)
         for cov in ("full", "tied", "diag", "spherical")
     ],
     expected_failed_checks=_expected_failed_checks,

@@ -41,68 +41,78 @@ def full_covariances(covs, cov, K, D):
     return np.stack([np.eye(D) * c for c in covs])
 
 
-def reference_ecm(X, w, weights, means, covs, dofs, cov, n_iter, fit_dofs, reg_covar=1e-6):
-    """n_iter ECM iterations of Peel & McLachlan (2000), written plainly; returns
-    (weights, means, covs, dofs, mean log-likelihood before each iteration)."""
+def reference_statistics(X, w, weights, means, covs, dofs, cov):
+    """One E-step, written plainly: (mean log-likelihood, the sums the CM-steps take:
+    sum w r, sum w r u, sum w r u x, sum w r u x x^T, sum w r (E[log u] - E[u]))."""
     n, D = X.shape
     K = len(weights)
+    S = full_covariances(covs, cov, K, D)
+    delta2 = np.empty((n, K))
+    log_dens = np.empty((n, K))
+    for k in range(K):
+        diff = X - means[k]
+        delta2[:, k] = np.einsum("ni,ni->n", diff, np.linalg.solve(S[k], diff.T).T)
+        nu = dofs[k]
+        log_dens[:, k] = (
+            gammaln((nu + D) / 2) - gammaln(nu / 2) - D / 2 * np.log(nu * np.pi)
+            - 0.5 * np.linalg.slogdet(S[k])[1] - (nu + D) / 2 * np.log1p(delta2[:, k] / nu)
+        )
+    weighted = log_dens + np.log(weights)
+    log_px = logsumexp(weighted, axis=1)
+    r = w[:, None] * np.exp(weighted - log_px[:, None])
+    u = (dofs + D) / (dofs + delta2)
+    a = (dofs + D) / 2
+    ru = r * u
+    sums = (r.sum(axis=0), ru.sum(axis=0), ru.T @ X, np.einsum("nk,ni,nj->kij", ru, X, X),
+            (r * (np.log(u) - u)).sum(axis=0) + r.sum(axis=0) * (digamma(a) - np.log(a)))
+    return np.sum(w * log_px) / np.sum(w), sums
+
+
+def reference_maximisation(sums, dofs, cov, fit_dofs, reg_covar=1e-6):
+    """The CM-steps (Peel & McLachlan 2000), written plainly: weights, means, scale
+    matrices, then each nu solving 1 - psi(nu/2) + log(nu/2) + E_k = 0 by bisection."""
+    n_r, s0, s1, s2, log_scale = sums
+    D = s1.shape[1]
+    weights = n_r / n_r.sum()
+    means = s1 / s0[:, None]
+    scatter = s2 - np.einsum("ki,kj->kij", s1, s1) / s0[:, None, None]
+    if cov == "full":
+        covs = scatter / n_r[:, None, None] + reg_covar * np.eye(D)
+    elif cov == "tied":
+        covs = scatter.sum(axis=0) / n_r.sum() + reg_covar * np.eye(D)
+    elif cov == "diag":
+        covs = np.diagonal(scatter, axis1=1, axis2=2) / n_r[:, None] + reg_covar
+    else:
+        covs = np.trace(scatter, axis1=1, axis2=2) / (D * n_r) + reg_covar
+    dofs = dofs.copy()
+    for k in range(len(dofs) if fit_dofs else 0):
+        g = lambda nu: 1 - digamma(nu / 2) + np.log(nu / 2) + log_scale[k] / n_r[k]  # noqa: E731
+        lo, hi = DOF_MIN, DOF_MAX
+        if g(hi) >= 0:
+            dofs[k] = hi
+        elif g(lo) <= 0:
+            dofs[k] = lo
+        else:
+            for _ in range(200):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if g(mid) > 0 else (lo, mid)
+            dofs[k] = (lo + hi) / 2
+    return weights, means, covs, dofs
+
+
+def reference_ecm(X, w, weights, means, covs, dofs, cov, n_iter, fit_dofs):
+    """n_iter ECM iterations; returns (weights, means, covs, dofs, the mean
+    log-likelihood before each iteration)."""
     bounds = []
     for _ in range(n_iter):
-        # E-step: the t log-densities, responsibilities r and scale weights u
-        S = full_covariances(covs, cov, K, D)
-        delta2 = np.empty((n, K))
-        log_dens = np.empty((n, K))
-        for k in range(K):
-            diff = X - means[k]
-            delta2[:, k] = np.einsum("ni,ni->n", diff, np.linalg.solve(S[k], diff.T).T)
-            nu = dofs[k]
-            log_dens[:, k] = (
-                gammaln((nu + D) / 2) - gammaln(nu / 2) - D / 2 * np.log(nu * np.pi)
-                - 0.5 * np.linalg.slogdet(S[k])[1] - (nu + D) / 2 * np.log1p(delta2[:, k] / nu)
-            )
-        weighted = log_dens + np.log(weights)
-        log_px = logsumexp(weighted, axis=1)
-        bounds.append(np.sum(w * log_px) / np.sum(w))
-        r = w[:, None] * np.exp(weighted - log_px[:, None])
-        u = (dofs + D) / (dofs + delta2)
-        # CM-step 1: weights, means, scale matrices
-        n_r = r.sum(axis=0)
-        weights = n_r / n_r.sum()
-        ru = r * u
-        means = (ru.T @ X) / ru.sum(axis=0)[:, None]
-        scatter = np.stack([(ru[:, k, None] * (X - means[k])).T @ (X - means[k]) for k in range(K)])
-        if cov == "full":
-            covs = scatter / n_r[:, None, None] + reg_covar * np.eye(D)
-        elif cov == "tied":
-            covs = scatter.sum(axis=0) / n_r.sum() + reg_covar * np.eye(D)
-        elif cov == "diag":
-            covs = np.diagonal(scatter, axis1=1, axis2=2) / n_r[:, None] + reg_covar
-        else:
-            covs = np.trace(scatter, axis1=1, axis2=2) / (D * n_r) + reg_covar
-        # CM-step 2: each nu solves 1 - psi(nu/2) + log(nu/2) + E_k = 0, by bisection
-        if fit_dofs:
-            new = dofs.copy()
-            for k in range(K):
-                a = (dofs[k] + D) / 2
-                e = np.sum(r[:, k] * (np.log(u[:, k]) - u[:, k])) / n_r[k] + digamma(a) - np.log(a)
-                g = lambda nu: 1 - digamma(nu / 2) + np.log(nu / 2) + e  # noqa: E731
-                lo, hi = DOF_MIN, DOF_MAX
-                if g(hi) >= 0:
-                    new[k] = hi
-                elif g(lo) <= 0:
-                    new[k] = lo
-                else:
-                    for _ in range(200):
-                        mid = (lo + hi) / 2
-                        lo, hi = (mid, hi) if g(mid) > 0 else (lo, mid)
-                    new[k] = (lo + hi) / 2
-            dofs = new
+        bound, sums = reference_statistics(X, w, weights, means, covs, dofs, cov)
+        bounds.append(bound)
+        weights, means, covs, dofs = reference_maximisation(sums, dofs, cov, fit_dofs)
     return weights, means, covs, dofs, bounds
 
 
 def initial_model(X, K, cov, seed=1):
     rng = np.random.RandomState(seed)
-    D = X.shape[1]
     means = X[rng.choice(len(X), K, replace=False)]
     var = X.var(axis=0)
     covs = {
@@ -371,3 +381,64 @@ def test_one_pass_statistics_are_the_sums_they_name():
     s2 = [((r[:, k] * u[:, k])[:, None] * (X - c[k])).T @ (X - c[k]) for k in range(2)]
     np.testing.assert_allclose(st["s2"], s2, rtol=1e-10)
     np.testing.assert_allclose(st["loglik"], w @ logsumexp(log_dens, axis=1), rtol=1e-12)
+
+
+# ----------------------------------------------------------------- online ECM
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_online_learning_decay_zero_on_all_of_x_is_batch_ecm(cov):
+    from emfast import MiniBatchStudentTMixture
+
+    X, _ = t_data(300, 3, 3, seed=13)
+    weights, means, covs = initial_model(X, 3, cov)
+    init = dict(weights_init=weights, means_init=means, precisions_init=precisions(covs, cov), dof_init=5.0)
+    mb = MiniBatchStudentTMixture(3, covariance_type=cov, learning_decay=0.0, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for n_iter in (1, 2, 3):
+            mb.partial_fit(X)
+            batch = StudentTMixture(3, covariance_type=cov, max_iter=n_iter, tol=0, **init).fit(X)
+            for name in ("weights_", "means_", "covariances_", "dofs_"):
+                np.testing.assert_allclose(getattr(mb, name), getattr(batch, name), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("dof", ["fit", 3.0])
+def test_online_steps_average_the_expected_statistics(cov, dof):
+    """s_1 = s_bar_1, s_2 = (1 - rho) s_1 + rho s_bar_2 (the statistics per unit weight,
+    the nu statistic an expectation under each batch's model), then the CM-steps."""
+    from emfast import MiniBatchStudentTMixture
+
+    X, _ = t_data(600, 3, 3, seed=14)
+    w = np.random.RandomState(4).uniform(0.5, 2.0, len(X))
+    weights, means, covs = initial_model(X, 3, cov)
+    dofs = np.full(3, 5.0 if dof == "fit" else dof)
+    init = dict(weights_init=weights, means_init=means, precisions_init=precisions(covs, cov))
+    mb = MiniBatchStudentTMixture(3, covariance_type=cov, dof=dof, dof_init=5.0, learning_decay=0.6,
+                                  learning_offset=2.0, **init)
+    mb.partial_fit(X[:300], sample_weight=w[:300]).partial_fit(X[300:], sample_weight=w[300:])
+    rho = (2.0 + 2) ** -0.6
+    model, averaged = (weights, means, covs, dofs), None
+    for rows in (slice(0, 300), slice(300, 600)):
+        _, sums = reference_statistics(X[rows], w[rows], *model, cov)
+        sums = [s / w[rows].sum() for s in sums]
+        averaged = sums if averaged is None else [(1 - rho) * a + rho * b for a, b in zip(averaged, sums)]
+        model = reference_maximisation(averaged, model[3], cov, dof == "fit")
+    for got, want in zip((mb.weights_, mb.means_, mb.covariances_, mb.dofs_), model):
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+
+
+def test_online_fit_comes_close_to_batch_ecm():
+    from emfast import MiniBatchStudentTMixture
+
+    X, _ = t_data(20000, 3, 3, seed=15)
+    batch = StudentTMixture(3, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        online = MiniBatchStudentTMixture(3, batch_size=2000, random_state=0).fit(X)
+    order = [int(np.argmin(np.linalg.norm(batch.means_ - m, axis=1))) for m in online.means_]
+    np.testing.assert_allclose(online.means_, batch.means_[order], atol=0.05)
+    # nu converges slowly under ECM in both (the likelihood is flat in it): within 50 %
+    assert (np.abs(np.log(online.dofs_ / batch.dofs_[order])) < np.log(1.5)).all(), (online.dofs_, batch.dofs_)
+    assert abs(online.score(X) - batch.score(X)) < 0.01
