@@ -228,7 +228,9 @@ template <class T> void to_t_log_density(const Model<T>& md, T* L, int64_t B, T*
             if (!U) continue;
             const V r = T(1) / (z + T(1));
             vstore(U + k * B + v, ratio * r);
-            vstore(U + (K + k) * B + v, (log_ratio - lq) - (d_nu - z) * r);
+            // a distance beyond the float range has no responsibility: 0, not -inf
+            const V g = (log_ratio - lq) - (d_nu - z) * r;
+            vstore(U + (K + k) * B + v, z < std::numeric_limits<T>::infinity() ? g : V{});
         }
     }
 }

@@ -71,7 +71,8 @@ ESTIMATORS = (
     [_gm(cov) for cov in COV_TYPES]
     + [_minibatch(cov) for cov in COV_TYPES]
     + [_student_t(cov) for cov in COV_TYPES]
-    + [_minibatch_student_t(cov) for cov in COV_TYPES]
+    # the online t's passes and M-step are the batch t's: two configurations cover its own steps
+    + [_minibatch_student_t(cov) for cov in ("full", "diag")]
 )
 
 estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])

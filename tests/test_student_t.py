@@ -442,3 +442,20 @@ def test_online_fit_comes_close_to_batch_ecm():
     # nu converges slowly under ECM in both (the likelihood is flat in it): within 50 %
     assert (np.abs(np.log(online.dofs_ / batch.dofs_[order])) < np.log(1.5)).all(), (online.dofs_, batch.dofs_)
     assert abs(online.score(X) - batch.score(X)) < 0.01
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_distance_beyond_the_float_range_to_one_component_only(dtype):
+    """A component so narrow that the distances to it overflow takes no responsibility;
+    the statistics stay finite (the other component explains the rows)."""
+    from emfast._native import core
+
+    X = np.random.RandomState(0).randn(200, 2).astype(dtype)
+    narrow = 1e25 if dtype == np.float32 else 1e160
+    P = np.stack([np.eye(2), np.eye(2) * narrow])
+    means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    st = core.em_pass(X, None, np.log([0.5, 0.5]), means, P, "full", np.zeros(2), dofs=np.array([3.0, 3.0]))
+    for name in ("s0", "s1", "s2", "resp", "log_scale"):
+        assert np.isfinite(st[name]).all(), name
+    assert np.isfinite(st["loglik"])
+    np.testing.assert_allclose(st["resp"], [200.0, 0.0], atol=1e-6)
