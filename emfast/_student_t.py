@@ -36,8 +36,10 @@ from ._minibatch import MiniBatchGaussianMixture
 from ._mixture import GaussianMixtureBase
 from ._stats import Stats
 
-# the range of fitted degrees of freedom: below 1 a t has no mean, and beyond
-# 1e4 it is a Gaussian to within float32 resolution
+# the range of fitted degrees of freedom: down to tails heavy enough for a component
+# that takes in outliers (below 1 a t has no mean), bounded away from 0, where rows
+# at a component's centre can make the likelihood grow without bound; beyond 1e4 a
+# t is a Gaussian to within float32 resolution
 DOF_MIN, DOF_MAX = 0.5, 1e4
 
 
