@@ -104,6 +104,7 @@ template <class T> struct Dims {
     int64_t Da = 0;  // row-major row length: D rounded up to a whole vector
     int64_t Dm = 0;  // padding of centres: max(Ds, Da)
     bool row_major = false;  // whether chunks also get the row-major copy xa
+    bool scale_weights = false;  // whether chunks need the Student-t scale weights (Workspace::U)
     Dims(int64_t d, Cov cov) : D(d), Ds(round_up(d, 4)), Da(round_up(d, Simd<T>::W)) {
         Dm = std::max(Ds, Da);
         // Full and tied statistics use rows when few rows carry a component
@@ -257,6 +258,11 @@ template <class T> struct Model {
     Buffer<T> zero;  // Dm zeros
     Buffer<T> shift;  // D: the shift in T (it is exactly representable there)
     std::vector<double> centers;  // K x D: shift + m in float64, what the statistics are centred on
+    // Student-t components (then cst is 0, so that the Gaussian kernels give -delta^2 / 2):
+    // log pi_k + log Gamma((nu + D) / 2) - log Gamma(nu / 2) - D/2 log(nu pi) + log det P_k,
+    // (nu + D) / 2, 1 / nu, D / nu, (nu + D) / nu and its logarithm, per component
+    bool student = false;
+    Buffer<T> t_cst, t_half, t_inv_nu, t_d_nu, t_ratio, t_log_ratio;
 
     int64_t D() const { return dims.D; }
     const T* mean(int64_t k) const { return m.data() + k * dims.Dm; }
@@ -324,6 +330,26 @@ template <class T> struct Model {
         }
         for (int64_t kk = 0; kk < K; ++kk)
             cst[kk] = T(p.log_weights[kk] + logdet[size_t(kk)] - double(D) * kHalfLog2Pi);
+        if (p.dofs) set_student(p, logdet);
+    }
+
+    // The constants of Student-t components (in float64, then rounded once).
+    void set_student(const Params& p, const std::vector<double>& logdet) {
+        const double D = double(p.D), log_pi = 1.1447298858494001741;
+        student = true;
+        dims.scale_weights = true;
+        for (Buffer<T>* b : {&t_cst, &t_half, &t_inv_nu, &t_d_nu, &t_ratio, &t_log_ratio}) b->reset(K);
+        for (int64_t k = 0; k < K; ++k) {
+            const double nu = p.dofs[k];
+            t_cst[k] = T(p.log_weights[k] + std::lgamma((nu + D) / 2) - std::lgamma(nu / 2) -
+                         D / 2 * (std::log(nu) + log_pi) + logdet[size_t(k)]);
+            t_half[k] = T((nu + D) / 2);
+            t_inv_nu[k] = T(1 / nu);
+            t_d_nu[k] = T(D / nu);
+            t_ratio[k] = T((nu + D) / nu);
+            t_log_ratio[k] = T(std::log1p(D / nu));
+            cst[k] = T(0);
+        }
     }
 };
 
@@ -335,12 +361,13 @@ struct Acc {
     Cov cov;
     int64_t K, D, Da;
     std::vector<double> s0, s1, s2;
+    std::vector<double> resp, log_scale;  // Student-t passes only (Stats::resp)
     double loglik = 0.0, weight = 0.0;
     std::vector<double> worst_value;
     std::vector<int64_t> worst_row;
 
     Acc(Cov c, int64_t k, int64_t d, int64_t da, int worst_cap)
-        : cov(c), K(k), D(d), Da(da), s0(size_t(k)), s1(size_t(k * da)) {
+        : cov(c), K(k), D(d), Da(da), s0(size_t(k)), s1(size_t(k * da)), resp(size_t(k)), log_scale(size_t(k)) {
         switch (c) {
             case Cov::Full: s2.assign(size_t(k * da * da), 0.0); break;
             case Cov::Tied: s2.assign(size_t(da * da), 0.0); break;
@@ -364,11 +391,12 @@ struct Acc {
 // Per-thread scratch, allocated before the parallel region.
 template <class T> struct Workspace {
     Buffer<T> xt, xa, L, w, tot, d, rd, s1;
+    Buffer<T> U;  // Student-t: K rows of B scale weights u, then K rows of log u - u + 1
     Buffer<int32_t> rows;
     Buffer<double> dbuf;
     Workspace(const Dims<T>& dm, int64_t K, int64_t B)
         : xt(dm.Ds * B), xa(dm.row_major ? B * dm.Da : 0), L(K * B), w(B), tot(B), d(dm.Dm * B),
-          rd(dm.Dm * B), s1(2 * dm.Dm), rows(B), dbuf(dm.Dm) {}
+          rd(dm.Dm * B), s1(2 * dm.Dm), U(dm.scale_weights ? 2 * K * B : 0), rows(B), dbuf(dm.Dm) {}
 };
 
 // One chunk as the kernels see it.

@@ -64,6 +64,9 @@ struct Params {
     const double* log_weights = nullptr;  // K
     const double* means = nullptr;        // K x D
     const double* prec_chol = nullptr;    // full K x D x D (upper), tied D x D, diag K x D, spherical K
+    // Student-t components: K degrees of freedom (null: Gaussian). The scale
+    // matrices take the place of the covariances.
+    const double* dofs = nullptr;
 };
 
 // Sufficient statistics of one pass; they add.
@@ -78,6 +81,10 @@ struct Stats {
     // components that lost all their points: ascending (value, row).
     std::vector<double> worst_value;
     std::vector<int64_t> worst_row;
+    // Student-t passes (empty otherwise), with u = (nu + D) / (nu + delta^2) the
+    // latent scale weight of a row (S0, S1 and S2 are then weighted by w r u):
+    std::vector<double> resp;       // K: sum w r (the mixing weights and the scale matrices' divisor)
+    std::vector<double> log_scale;  // K: sum w r (log u - u + 1) (the degrees of freedom)
 
     Stats() = default;
     Stats(Cov c, int64_t k, int64_t d)
@@ -85,7 +92,9 @@ struct Stats {
 };
 
 // The fused E-step + statistics pass (one EM iteration's pass over X).
-// Statistics are centred on the current means. `shift` (D) is a point near
+// Statistics are centred on the current means. With p.dofs (Student-t
+// components, not with `hard`), the statistics are those of the ECM
+// algorithm: see Stats::resp. `shift` (D) is a point near
 // the data subtracted from every row before the float arithmetic.
 // With `hard`, each row is given wholly to its most probable component (ties:
 // the first), and loglik sums w * max_k log(pi_k N(x | k)): with identity
@@ -114,7 +123,9 @@ enum class Score : int {
 };
 void score_pass(const Data& X, const Params& p, const double* shift, Score what, void* out, const Exec& ex);
 
-// The M-step: statistics -> parameters (float64 throughout).
+// The M-step: statistics -> parameters (float64 throughout). With st.resp
+// (Student-t statistics), the weights and the divisors of the scale matrices
+// are the responsibilities' sums, the means those of the u-weighted statistics.
 struct MStepResult {
     std::vector<double> weights, means, covariances, prec_chol;
     std::vector<double> jitter;       // per covariance matrix: what had to be added to its diagonal

@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 4;
+constexpr int kKernelAbi = 5;
 
 struct KernelTable {
     int abi;

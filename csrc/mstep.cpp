@@ -121,19 +121,23 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
     r.empty.assign(size_t(K), 0);
     r.jitter.assign(size_t(cov == Cov::Tied ? 1 : K), 0.0);
 
-    std::vector<double> nk(static_cast<size_t>(K));
+    // nk: the divisor of the means; nr: that of the weights and covariances (the
+    // same, unless Student-t statistics weight S0, S1, S2 by u: then the responsibilities)
+    const std::vector<double>& resp = st.resp.empty() ? st.s0 : st.resp;
+    std::vector<double> nk(static_cast<size_t>(K)), nr(static_cast<size_t>(K));
     double total = 0.0;
     for (int64_t k = 0; k < K; ++k) {
         nk[size_t(k)] = st.s0[size_t(k)] + kWeightEps;
-        total += nk[size_t(k)];
-        r.empty[size_t(k)] = st.s0[size_t(k)] <= empty_threshold;
+        nr[size_t(k)] = resp[size_t(k)] + kWeightEps;
+        total += nr[size_t(k)];
+        r.empty[size_t(k)] = resp[size_t(k)] <= empty_threshold;
     }
     // scikit-learn's mean sum r x / nk = (S0 c + S1) / nk = c + delta, with
     // delta = S1 / nk - ((nk - S0) / nk) c: the second term vanishes unless the
     // component is (nearly) empty, whose mean then goes to 0 as scikit-learn's does
     std::vector<double> delta(static_cast<size_t>(K * D));
     for (int64_t k = 0; k < K; ++k) {
-        r.weights[size_t(k)] = nk[size_t(k)] / total;
+        r.weights[size_t(k)] = nr[size_t(k)] / total;
         const double n = nk[size_t(k)], lost = (n - st.s0[size_t(k)]) / n;
         for (int64_t i = 0; i < D; ++i) {
             const double c = centers[k * D + i];
@@ -156,7 +160,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
                 const double* s2 = st.s2.data() + k * D * D;
                 for (int64_t i = 0; i < D; ++i)
                     for (int64_t j = 0; j <= i; ++j) {
-                        double v = centred(k, i, j, s2[i * D + j]) / nk[size_t(k)];
+                        double v = centred(k, i, j, s2[i * D + j]) / nr[size_t(k)];
                         if (i == j) v = std::max(v, 0.0) + reg_covar;
                         c[i * D + j] = c[j * D + i] = v;
                     }
@@ -177,7 +181,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
         case Cov::Diag:
             for (int64_t k = 0; k < K; ++k)
                 for (int64_t i = 0; i < D; ++i) {
-                    double v = centred(k, i, i, st.s2[size_t(k * D + i)]) / nk[size_t(k)];
+                    double v = centred(k, i, i, st.s2[size_t(k * D + i)]) / nr[size_t(k)];
                     r.covariances[size_t(k * D + i)] = std::max(v, 0.0) + reg_covar;
                 }
             break;
@@ -185,7 +189,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
             for (int64_t k = 0; k < K; ++k) {
                 double v = st.s2[size_t(k)];
                 for (int64_t i = 0; i < D; ++i) v = centred(k, i, i, v);
-                v /= nk[size_t(k)] * double(D);
+                v /= nr[size_t(k)] * double(D);
                 r.covariances[size_t(k)] = std::max(v, 0.0) + reg_covar;
             }
             break;

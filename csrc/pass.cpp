@@ -34,6 +34,7 @@ void acc_add(Acc& into, const Acc& from, int cap) {
     for (size_t i = 0; i < into.s0.size(); ++i) into.s0[i] += from.s0[i];
     for (size_t i = 0; i < into.s1.size(); ++i) into.s1[i] += from.s1[i];
     for (size_t i = 0; i < into.s2.size(); ++i) into.s2[i] += from.s2[i];
+    for (size_t i = 0; i < into.resp.size(); ++i) into.resp[i] += from.resp[i], into.log_scale[i] += from.log_scale[i];
     into.loglik += from.loglik;
     into.weight += from.weight;
     for (size_t i = 0; i < from.worst_value.size(); ++i) worst_insert(into, cap, from.worst_value[i], from.worst_row[i]);
@@ -95,6 +96,7 @@ template <class T> Stats finish(const Model<T>& md, const Acc& a) {
         }
     }
     out.centers = md.centers;
+    if (md.student) out.resp = a.resp, out.log_scale = a.log_scale;
     out.loglik = a.loglik;
     out.weight = a.weight;
     out.worst_value = a.worst_value;
@@ -206,6 +208,57 @@ template <class T> void to_log_density(const Model<T>& md, T* L, int64_t B) {
     }
 }
 
+// Student-t log-densities from the Gaussian kernels' output -delta^2 / 2 (Model::cst
+// is 0 for the t): L_k = c_k - (nu_k + D) / 2 log(1 + delta^2 / nu_k). With U, also
+// each row's scale weight u = (nu + D) / (nu + delta^2) (K rows) and log u - u + 1
+// (K rows), the latter from u - 1 = (D / nu - delta^2 / nu) / (1 + delta^2 / nu):
+// no cancellation near u = 1, where it is about -(u - 1)^2 / 2.
+template <class T> void to_t_log_density(const Model<T>& md, T* L, int64_t B, T* U) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    const int64_t K = md.K;
+    for (int64_t k = 0; k < K; ++k) {
+        T* Lk = L + k * B;
+        const T c = md.t_cst[k], h = md.t_half[k], inv_nu = md.t_inv_nu[k];
+        const T d_nu = md.t_d_nu[k], ratio = md.t_ratio[k], log_ratio = md.t_log_ratio[k];
+        for (int64_t v = 0; v < B; v += W) {
+            const V z = vload<V>(Lk + v) * (T(-2) * inv_nu);  // delta^2 / nu (2 inv_nu: exact)
+            const V lq = vlog1p_nonnegative(z);
+            vstore(Lk + v, c - h * lq);
+            if (!U) continue;
+            const V r = T(1) / (z + T(1));
+            vstore(U + k * B + v, ratio * r);
+            // a distance beyond the float range has no responsibility: 0, not -inf
+            const V g = (log_ratio - lq) - (d_nu - z) * r;
+            vstore(U + (K + k) * B + v, z < std::numeric_limits<T>::infinity() ? g : V{});
+        }
+    }
+}
+
+// Student-t statistics of a chunk: adds the sums of R (w times the
+// responsibilities) and of R (log u - u + 1) to `a`, then R <- R u and tot <- the
+// row sums of R u (what the tied kernel pools).
+template <class T> void weight_by_scale(const T* U, int64_t K, int64_t B, T* R, T* tot, Acc& a) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    std::fill(tot, tot + B, T(0));
+    for (int64_t k = 0; k < K; ++k) {
+        T* Rk = R + k * B;
+        const T* u = U + k * B;
+        const T* g = U + (K + k) * B;
+        V sr = {}, sg = {};
+        for (int64_t v = 0; v < B; v += W) {
+            const V r = vload<V>(Rk + v), ru = r * vload<V>(u + v);
+            sr += r;
+            sg += r * vload<V>(g + v);
+            vstore(Rk + v, ru);
+            vstore(tot + v, vload<V>(tot + v) + ru);
+        }
+        a.resp[size_t(k)] += double(hsum<T>(sr));
+        a.log_scale[size_t(k)] += double(hsum<T>(sg));
+    }
+}
+
 template <class T, class Kernel> void chunk_log_density(const Model<T>& md, const T* xt, int64_t B, T* L) {
     if constexpr (std::is_same_v<Kernel, FullKernel<T>>)
         if (with_small_d(md.D(), [&](auto d) { small_log_density<T, d()>(md, xt, B, L); })) return;
@@ -277,6 +330,7 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
         T* w = ws.w.data();
         gather_weights(sw, r0, ch.rows, B, w);
         chunk_log_density<T, Kernel>(md, ch.xt, B, L);
+        if (md.student) to_t_log_density(md, L, B, ws.U.data());
         // mx: each row's largest weighted log-density, a lower bound of log p(x)
         // (equal to it for hard assignments); sums: the sums of exponentials
         T* mx = ws.rd.data();  // free until the statistics are accumulated
@@ -311,7 +365,8 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
                         worst_insert(a, n_worst, double(value[b - v]), r0 + b);
             }
         if (!hard) scale_rows(L, w, sums, p.K, B);
-        accumulate_chunk<T, Kernel>(md, ch, L, w, w, ws, a);
+        if (md.student) weight_by_scale(ws.U.data(), p.K, B, L, sums, a);  // sums: free again
+        accumulate_chunk<T, Kernel>(md, ch, L, w, md.student ? sums : w, ws, a);
     });
     out = finish(md, total);
 }
@@ -357,6 +412,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
     const int nt = thread_count(ex, g.n_chunks, g.work);
     Dims<T> dims = md.dims;
     dims.row_major = false;  // no statistics here
+    dims.scale_weights = false;
     std::vector<Workspace<T>> wss;
     wss.reserve(size_t(nt));
     for (int t = 0; t < nt; ++t) wss.emplace_back(dims, p.K, g.B);
@@ -375,6 +431,7 @@ void score_pass_t(const Data& X, const Params& p, const double* shift, Score wha
             return;
         }
         chunk_log_density<T, Kernel>(md, ch.xt, B, L);
+        if (md.student) to_t_log_density(md, L, B, static_cast<T*>(nullptr));
         if (what == Score::Predict) {
             int64_t* out = static_cast<int64_t*>(out_) + r0;
             for (int64_t b = 0; b < rows; ++b) {

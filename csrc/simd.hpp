@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <utility>
 
 #if defined(__AVX512F__)
@@ -282,6 +284,18 @@ inline vfloat vlog(vfloat x) {
     p = p * z + 2.0f / 3.0f;
     vfloat logm = 2.0f * s + s * z * p;
     return e * 0.693359375f + (logm + e * -2.12194440e-4f);
+}
+
+// log(1 + z) for z >= 0, accurate for small z: log(q) z / (q - 1) with q = 1 + z
+// corrects the rounding of q (Goldberg); from q = 2 on that rounding does not
+// matter. +inf and NaN pass through.
+template <class V> inline V vlog1p_nonnegative(V z) {
+    using T = std::remove_reference_t<decltype(z[0])>;
+    const V q = z + T(1);
+    const V lq = vlog(q);
+    V out = q > T(2) ? lq : lq * (z * vrecip(q - T(1)));
+    out = q == T(1) ? z : out;
+    return q < std::numeric_limits<T>::infinity() ? out : q;
 }
 
 }  // namespace emfast

@@ -19,6 +19,7 @@ from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
 from .patch import patch_sklearn, unpatch_sklearn
+from ._student_t import MiniBatchStudentTMixture, StudentTMixture
 
 __version__ = _build_info.version
 
@@ -29,6 +30,8 @@ __all__ = [
     "GaussianMixtureClassifier",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
+    "MiniBatchStudentTMixture",
+    "StudentTMixture",
     "get_config",
     "patch_sklearn",
     "show_config",

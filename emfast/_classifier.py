@@ -9,6 +9,9 @@ modelled by a mixture (pi_ck, mu_ck, Sigma_ck), fitted by emfast's EM engine, an
     mahalanobis_score(x) = min_c sum_k pi_ck 1/2 d^2_ck(x)     (higher: out of distribution)
 
 with d^2_ck the squared Mahalanobis distance from the precision Cholesky factors.
+With family='student_t' each class is a mixture of Student-t components
+(emfast.StudentTMixture): heavier tails, so that a few atypical training rows
+do not inflate a class's covariances.
 """
 
 from numbers import Integral, Real
@@ -26,6 +29,7 @@ from ._mixture import COVARIANCE_TYPES, INIT_PARAMS
 from ._stats import Params
 from ._validation import as_kernel_input, check_sample_weight, check_X
 from ._gaussian_mixture import GaussianMixture
+from ._student_t import StudentTMixture
 
 
 class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
@@ -56,6 +60,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     priors : array-like of shape (n_classes,), default=None
         Class priors, non-negative and summing to 1; by default the
         (weighted) class frequencies.
+    family : {'gaussian', 'student_t'}, default='gaussian'
+        The components: Gaussian (:class:`GaussianMixture`) or Student-t
+        with fitted degrees of freedom (:class:`StudentTMixture`).
     tol : float, default=1e-3
         Convergence threshold of each class's EM, as in
         :class:`GaussianMixture`.
@@ -75,7 +82,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         The class labels.
     priors_ : ndarray of shape (n_classes,)
         The class priors used.
-    mixtures_ : list of GaussianMixture
+    mixtures_ : list of GaussianMixture or StudentTMixture
         The fitted mixture of each class, in the order of ``classes_``.
     n_iter_ : ndarray of shape (n_classes,)
         The EM iterations of each class's mixture.
@@ -116,6 +123,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "priors": ["array-like", None],
+        "family": [StrOptions({"gaussian", "student_t"})],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -130,6 +138,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         covariance_type="full",
         reg_covar=1e-6,
         priors=None,
+        family="gaussian",
         tol=1e-3,
         max_iter=100,
         n_init=1,
@@ -140,6 +149,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
         self.priors = priors
+        self.family = family
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init
@@ -197,7 +207,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                     f"class {self.classes_[c]} has {len(rows)} samples; each class needs at "
                     f"least max(2, n_components) = {max(2, self.n_components)}"
                 )
-            mixture = GaussianMixture(
+            family = GaussianMixture if self.family == "gaussian" else StudentTMixture
+            mixture = family(
                 self.n_components,
                 covariance_type=self.covariance_type,
                 tol=self.tol,
@@ -238,7 +249,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             out = jll - logsumexp(jll, axis=1, keepdims=True)
         lost = np.flatnonzero(~np.isfinite(jll).any(axis=1))
         if lost.size:
-            weights, means, factors, owner = [], [], [], []
+            student = self.family == "student_t"
+            weights, means, factors, owner, dofs = [], [], [], [], []
             for c, (prior, mixture) in enumerate(zip(self.priors_, self.mixtures_)):
                 pc = np.asarray(mixture.precisions_cholesky_, dtype=np.float64)
                 for k in range(len(mixture.weights_)):
@@ -248,8 +260,10 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                         means.append(np.asarray(mixture.means_[k], dtype=np.float64))
                         factors.append(_overflow._factor(pc, self.covariance_type, k, X.shape[1]))
                         owner.append(c)
+                        if student:
+                            dofs.append(mixture.dofs_[k])
             factors = np.array(factors)
-            combined = Params(np.array(weights), np.array(means), factors, factors)
+            combined = Params(np.array(weights), np.array(means), factors, factors, np.array(dofs) if student else None)
             proba = _overflow.overflow_rows(X[lost], combined, "full", "proba")
             per_class = np.zeros((lost.size, len(self.classes_)))
             np.add.at(per_class.T, np.array(owner), proba.T)

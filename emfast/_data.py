@@ -136,7 +136,7 @@ class ArrayData(Data):
         log_weights, means, prec_chol = params.native()
         stats = core.em_pass(
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
-            self.shift, 0, n_worst, hard,
+            self.shift, 0, n_worst, hard, params.dofs,
         )
         return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
 
@@ -208,5 +208,5 @@ class ArrayData(Data):
 def score_array(X, params, covariance_type, what):
     """A read-only pass over the validated array X, with the overflow fix-up."""
     log_weights, means, prec_chol = params.native()
-    out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, 0)
+    out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, 0, params.dofs)
     return fix_overflowed(X, out, params, covariance_type, what)

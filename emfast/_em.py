@@ -81,11 +81,12 @@ def m_step(stats, covariance_type, reg_covar, scale, n_samples):
     """(Params, jitter per covariance matrix, empty per component) from statistics.
 
     A component is empty when its weight is below a hundred-millionth of an
-    average sample's.
+    average sample's. Student-t statistics (with ``resp``) give the ECM's
+    scale matrices; the degrees of freedom are left to the caller.
     """
     empty_threshold = 1e-8 * stats.weight / max(n_samples, 1)
     r = core.m_step(stats.s0, stats.s1, stats.s2, stats.centers, covariance_type, float(reg_covar),
-                    float(empty_threshold), float(scale))
+                    float(empty_threshold), float(scale), stats.resp)
     params = Params(r["weights"], r["means"], r["covariances"], r["precisions_cholesky"])
     return params, r["jitter"], r["empty"]
 

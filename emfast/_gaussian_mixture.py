@@ -327,7 +327,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         inits = self._check_initial_parameters(data.n_features)
         scale = data.scale()
         random_state = check_random_state(self.random_state)
-        model = GaussianEM(self.covariance_type, self.reg_covar, scale, data.n_samples, self.reseed_empty)
+        model = self._em_model(scale, data.n_samples)
 
         def initial():
             params, jitter = initial_parameters(
@@ -335,7 +335,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
                 init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
                 inits=inits, scale=scale,
             )
-            return params, Repairs(jitter)
+            return self._start_family(params), Repairs(jitter)
 
         best = fit_em(self, data, model, initial, self._current_parameters, progress)
         self.converged_ = best.converged
@@ -352,3 +352,11 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds
+
+    # Hooks for mixtures of other components (emfast._student_t.StudentTMixture):
+    # the model object of the loop, and the initial model from the Gaussian one.
+    def _em_model(self, scale, n_samples):
+        return GaussianEM(self.covariance_type, self.reg_covar, scale, n_samples, self.reseed_empty)
+
+    def _start_family(self, params):
+        return params

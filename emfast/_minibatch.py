@@ -322,7 +322,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         repairs.warn(self.reg_covar)
         if not self.converged_:
             warnings.warn(
-                "MiniBatchGaussianMixture did not converge within max_iter passes; "
+                f"{type(self).__name__} did not converge within max_iter passes; "
                 "increase max_iter or tol.",
                 ConvergenceWarning,
             )
@@ -410,6 +410,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             init_params=self.init_params, reg_covar=self.reg_covar, random_state=self._random_state,
             inits=inits, scale=self._scale,
         )
+        self._params = self._start_family(self._params)
         self._stats = None
         self.n_steps_ = 0
         self.n_iter_ = 0
@@ -423,7 +424,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         # the model's mean is a point near the data: no pass over the batch for one
         data = ArrayData(X, sample_weight, shift=self._params.shift(X.dtype))
         raw = data.em_pass(self._params, cov, n_worst=self.n_components if self.reseed_empty else 0)
-        batch = raw.normalised()
+        batch = self._expected(raw, self._params).normalised()
         t = self.n_steps_ + 1
         if self._stats is None:
             stats, rho = batch, 1.0
@@ -434,9 +435,10 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             stats, covariance_type=cov, reg_covar=self.reg_covar, scale=self._scale, n_samples=X.shape[0],
             data=data, worst_rows=raw.worst_row if self.reseed_empty else None,
         )
+        self._maximise_family(stats, self._params, new)
         if len(reseeded):
             # give the re-seeded components statistics that match their new parameters
-            stats = stats.recentred(new.means).replace_components(reseeded, Stats.of_params(new, cov))
+            stats = stats.recentred(new.means).replace_components(reseeded, self._stats_of(new))
         self._stats = stats
         self._params = new
         self.n_steps_ = t
@@ -446,3 +448,18 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self._store_parameters(new, X.dtype)
         self.lower_bound_ = X.dtype.type(smoothed)
         return repairs
+
+    # Hooks for mixtures of other components (emfast._student_t.MiniBatchStudentTMixture):
+    # the initial model, a pass's statistics as expectations, the family's own
+    # maximisation, and statistics that map back to a model.
+    def _start_family(self, params):
+        return params
+
+    def _expected(self, stats, params):
+        return stats
+
+    def _maximise_family(self, stats, params, new):
+        pass
+
+    def _stats_of(self, params):
+        return Stats.of_params(params, self.covariance_type)

@@ -281,12 +281,19 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
                 "Invalid value for 'n_samples': %d . The sampling requires at "
                 "least one sample." % (self.n_components)
             )
-        _, n_features = self.means_.shape
         rng = check_random_state(self.random_state)
         # renormalised in float64: float32 weights may sum to 1 + 1e-8 there, which
         # numpy's multinomial refuses (so does scikit-learn's sample)
         pvals = np.asarray(self.weights_, dtype=np.float64)
         n_samples_comp = rng.multinomial(n_samples, pvals / pvals.sum())
+        y = np.concatenate(
+            [np.full(sample, j, dtype=np.int64) for j, sample in enumerate(n_samples_comp)]
+        )
+        return np.asarray(self._draw(rng, n_samples_comp, y), dtype=np.float64), y
+
+    def _draw(self, rng, n_samples_comp, y):
+        """n_samples_comp[k] draws of each component k in turn (y: their labels)."""
+        _, n_features = self.means_.shape
         if self.covariance_type == "full":
             X = np.vstack(
                 [
@@ -312,10 +319,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
                     )
                 ]
             )
-        y = np.concatenate(
-            [np.full(sample, j, dtype=np.int64) for j, sample in enumerate(n_samples_comp)]
-        )
-        return np.asarray(X, dtype=np.float64), y
+        return X
 
     def _n_parameters(self):
         _, n_features = self.means_.shape

@@ -34,6 +34,8 @@ def overflow_rows(X, params, covariance_type, what):
     and L_k - L_j is evaluated coefficient by coefficient. Components with the
     same precision (tied) have equal a_k, so their linear terms decide, exactly,
     however far x is (the direct formula loses them beyond float64 resolution).
+    Student-t components (params.dofs) need only the logarithms of the distances:
+    see student_rows.
     """
     X = np.asarray(X, dtype=np.float64)
     weights = np.asarray(params.weights, dtype=np.float64)
@@ -61,6 +63,9 @@ def overflow_rows(X, params, covariance_type, what):
         maha = np.exp(log_maha)
         if what == "mahalanobis":
             return maha
+        if params.dofs is not None:
+            log_det = np.array([np.sum(np.log(np.diag(P))) for P in factors])
+            return student_rows(log_maha, np.log(weights) + log_det, params.dofs, D, what)
         o = means[np.argmin(log_maha, axis=1)]
         diff = X * 0.5 - o * 0.5  # z / 2: finite, where z = x - o may not be
         h = np.max(np.abs(diff), axis=1)  # s / 2
@@ -88,6 +93,21 @@ def overflow_rows(X, params, covariance_type, what):
         # log p(x) = L_top + log sum_k exp(L_k - L_top)
         L_top = cst[top] - 0.5 * maha[rows, top]
         return L_top + most[:, 0] + np.log(total)
+
+
+def student_rows(log_maha, log_weight_det, dofs, D, what):
+    """`what` from the log squared distances of Student-t components, with
+    log_weight_det_k = log pi_k + log det P_k: the log-densities
+    L_k = c_k - (nu_k + D) / 2 log(1 + d^2 / nu_k), finite for any finite log d^2."""
+    from scipy.special import gammaln, logsumexp
+
+    nu = np.asarray(dofs, dtype=np.float64)
+    c = log_weight_det + gammaln((nu + D) / 2) - gammaln(nu / 2) - D / 2 * np.log(nu * np.pi)
+    L = c - (nu + D) / 2 * np.logaddexp(0.0, log_maha - np.log(nu))
+    if what == "predict":
+        return np.argmax(L, axis=1)
+    lse = logsumexp(L, axis=1)
+    return lse if what == "log_prob_norm" else np.exp(L - lse[:, None])
 
 
 def fix_overflowed(X, out, params, covariance_type, what):

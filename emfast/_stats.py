@@ -7,7 +7,9 @@ pass ran) and accumulated in float64 whatever the data's dtype:
     S0_k = sum w r_k,   S1_k = sum w r_k (x - c_k),   S2_k = sum w r_k (x - c_k)(x - c_k)^T
 
 (S2 is its diagonal for 'diag', its trace for 'spherical', summed over the
-components for 'tied'). Statistics of disjoint row sets about the same
+components for 'tied'). Passes of a Student-t mixture weight S0, S1 and S2 by
+each row's latent scale u = (nu + D) / (nu + delta^2) and add two statistics
+per component: resp_k = sum w r_k and log_scale_k = sum w r_k (log u - u + 1). Statistics of disjoint row sets about the same
 centres add; ``recentred`` moves them exactly onto other centres and
 ``blend`` mixes two sets (online EM). Every algorithm of emfast (batch EM,
 online EM, Dask, k-means) is a pass that yields these, then an M-step.
@@ -19,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 _ADDITIVE = ("s0", "s1", "s2", "loglik", "weight")
+_STUDENT = ("resp", "log_scale")  # additive too, where present
 
 
 def round_to(v, dtype):
@@ -29,17 +32,21 @@ def round_to(v, dtype):
 @dataclasses.dataclass
 class Params:
     """A Gaussian mixture laid out as scikit-learn's attributes: float64 while
-    fitting (``Params.of``), the fitted attributes' dtype when scoring."""
+    fitting (``Params.of``), the fitted attributes' dtype when scoring. With
+    ``dofs`` (degrees of freedom per component), a Student-t mixture whose
+    covariances are the scale matrices."""
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+    dofs: Optional[np.ndarray] = None
 
     @classmethod
-    def of(cls, weights, means, covariances, precisions_cholesky):
+    def of(cls, weights, means, covariances, precisions_cholesky, dofs=None):
         f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731 (copies: ours to modify)
-        return cls(f64(weights), f64(means), f64(covariances), f64(precisions_cholesky))
+        return cls(f64(weights), f64(means), f64(covariances), f64(precisions_cholesky),
+                   None if dofs is None else f64(dofs))
 
     @property
     def n_components(self):
@@ -60,7 +67,7 @@ class Params:
         return round_to(np.asarray(self.weights) @ np.asarray(self.means), dtype)
 
     def is_finite(self):
-        return all(np.isfinite(a).all() for a in dataclasses.astuple(self))
+        return all(np.isfinite(a).all() for a in dataclasses.astuple(self) if a is not None)
 
 
 @dataclasses.dataclass
@@ -77,11 +84,18 @@ class Stats:
     # the rows with the lowest log p(x) in the pass, ascending (E-step passes)
     worst_value: Optional[np.ndarray] = None
     worst_row: Optional[np.ndarray] = None
+    # Student-t passes only (see the module docstring)
+    resp: Optional[np.ndarray] = None
+    log_scale: Optional[np.ndarray] = None
 
     @classmethod
     def from_native(cls, d, covariance_type):
         return cls(covariance_type, d["s0"], d["s1"], d["s2"], d["centers"], float(d["loglik"]),
-                   float(d["weight"]), d.get("worst_value"), d.get("worst_row"))
+                   float(d["weight"]), d.get("worst_value"), d.get("worst_row"), d.get("resp"),
+                   d.get("log_scale"))
+
+    def _additive(self):
+        return _ADDITIVE + (_STUDENT if self.resp is not None else ())
 
     @classmethod
     def of_params(cls, params, covariance_type, weight=1.0):
@@ -98,11 +112,11 @@ class Stats:
         return cls(covariance_type, w, np.zeros((K, D)), s2, params.means.copy(), 0.0, float(w.sum()))
 
     def is_finite(self):
-        return np.isfinite(self.loglik) and all(np.isfinite(a).all() for a in (self.s0, self.s1, self.s2))
+        return np.isfinite(self.loglik) and all(np.isfinite(getattr(self, k)).all() for k in self._additive())
 
     def __add__(self, other):
         """Statistics of the union of two row sets (same centres)."""
-        out = dataclasses.replace(self, **{k: getattr(self, k) + getattr(other, k) for k in _ADDITIVE})
+        out = dataclasses.replace(self, **{k: getattr(self, k) + getattr(other, k) for k in self._additive()})
         a_rows = self.worst_row if self.worst_row is not None else np.empty(0, np.int64)
         b_rows = other.worst_row if other.worst_row is not None else np.empty(0, np.int64)
         if len(a_rows) or len(b_rows):
@@ -115,12 +129,12 @@ class Stats:
     def normalised(self):
         """Statistics per unit of sample weight."""
         w = self.weight
-        return dataclasses.replace(self, **{k: getattr(self, k) / w for k in _ADDITIVE})
+        return dataclasses.replace(self, **{k: getattr(self, k) / w for k in self._additive()})
 
     def blend(self, new, rho):
         """(1 - rho) self + rho new, for statistics about the same centres."""
         return dataclasses.replace(
-            new, **{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in _ADDITIVE}
+            new, **{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in new._additive()}
         )
 
     def recentred(self, centers):
@@ -145,8 +159,11 @@ class Stats:
 
     def replace_components(self, components, other):
         """These statistics with the given components' taken from other (same centres)."""
-        s0, s1, s2 = self.s0.copy(), self.s1.copy(), self.s2.copy()
-        s0[components], s1[components] = other.s0[components], other.s1[components]
+        out = {}
+        for name in ("s0", "s1") + (_STUDENT if self.resp is not None else ()):
+            out[name] = getattr(self, name).copy()
+            out[name][components] = getattr(other, name)[components]
+        s2 = self.s2.copy()
         if self.covariance_type != "tied":
             s2[components] = other.s2[components]
-        return dataclasses.replace(self, s0=s0, s1=s1, s2=s2)
+        return dataclasses.replace(self, s2=s2, **out)

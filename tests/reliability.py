@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from emfast import GaussianMixture, MiniBatchGaussianMixture
+from emfast import GaussianMixture, MiniBatchGaussianMixture, MiniBatchStudentTMixture, StudentTMixture
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -49,8 +49,31 @@ def _minibatch(cov):
     )
 
 
+def _student_t(cov):
+    # scikit-learn has no t mixture; its GaussianMixture validates the shared parameters
+    return EstimatorCase(
+        id=f"StudentTMixture-{cov}",
+        make=lambda **kw: StudentTMixture(**{"covariance_type": cov, **kw}),
+        reference=lambda **kw: SkGaussianMixture(**{"covariance_type": cov, **kw}),
+    )
+
+
+def _minibatch_student_t(cov):
+    return EstimatorCase(
+        id=f"MiniBatchStudentTMixture-{cov}",
+        make=lambda **kw: MiniBatchStudentTMixture(**{"covariance_type": cov, "batch_size": 64, **kw}),
+        reference=lambda **kw: SkGaussianMixture(**{"covariance_type": cov, **kw}),
+    )
+
+
 # Add new estimators here (one entry per configuration worth testing).
-ESTIMATORS = [_gm(cov) for cov in COV_TYPES] + [_minibatch(cov) for cov in COV_TYPES]
+ESTIMATORS = (
+    [_gm(cov) for cov in COV_TYPES]
+    + [_minibatch(cov) for cov in COV_TYPES]
+    + [_student_t(cov) for cov in COV_TYPES]
+    # the online t's passes and M-step are the batch t's: two configurations cover its own steps
+    + [_minibatch_student_t(cov) for cov in ("full", "diag")]
+)
 
 estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])
 

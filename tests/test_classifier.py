@@ -141,3 +141,25 @@ def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_student_t_family_is_one_student_t_mixture_per_class(cov):
+    from emfast import StudentTMixture
+
+    X = make_blobs(900, 3, 3, seed=4, anisotropic=True)
+    y = np.random.RandomState(0).randint(3, size=len(X))
+    clf = GaussianMixtureClassifier(2, covariance_type=cov, family="student_t", random_state=0).fit(X, y)
+    prior = np.bincount(y) / len(y)
+    jll = []
+    for c, mixture in enumerate(clf.mixtures_):
+        ref = StudentTMixture(2, covariance_type=cov, random_state=0).fit(X[y == c])
+        assert isinstance(mixture, StudentTMixture)
+        np.testing.assert_array_equal(mixture.dofs_, ref.dofs_)
+        np.testing.assert_array_equal(mixture.means_, ref.means_)
+        jll.append(ref.score_samples(X) + np.log(prior[c]))
+    jll = np.stack(jll, axis=1)
+    np.testing.assert_allclose(clf.score_samples(X), logsumexp(jll, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(clf.predict_proba(X), np.exp(jll - logsumexp(jll, axis=1, keepdims=True)), atol=1e-12)
+    d2 = [m.mahalanobis(X) @ m.weights_ / 2 for m in clf.mixtures_]
+    np.testing.assert_allclose(clf.mahalanobis_score(X), np.min(d2, axis=0), rtol=1e-12)

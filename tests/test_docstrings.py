@@ -60,6 +60,10 @@ def _fitted(name):
     counts = np.bincount(bags, weights=y)
     if name == "GaussianMixture":
         return emfast.GaussianMixture(2, random_state=0).fit(X)
+    if name == "StudentTMixture":
+        return emfast.StudentTMixture(2, random_state=0).fit(X)
+    if name == "MiniBatchStudentTMixture":
+        return emfast.MiniBatchStudentTMixture(2, batch_size=40, random_state=0).fit(X)
     if name == "MiniBatchGaussianMixture":
         return emfast.MiniBatchGaussianMixture(2, batch_size=40, random_state=0).fit(X)
     if name == "GaussianMixtureClassifier":

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from emfast import GaussianMixtureClassifier
 
+FAMILIES = pytest.mark.parametrize("family", ["gaussian", "student_t"])
 METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples", "mahalanobis_score")
 
 
@@ -30,17 +31,18 @@ def fit_quietly(est, *args, **kwargs):
         return est.fit(*args, **kwargs)
 
 
+@FAMILIES
 @pytest.mark.parametrize("cov", COV_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("writeable", [True, False])
-def test_no_public_method_modifies_its_inputs(cov, dtype, writeable):
+def test_no_public_method_modifies_its_inputs(cov, dtype, writeable, family):
     X, y = labelled()
     X = X.astype(dtype)
     sw = np.linspace(0.5, 2.0, len(X))
     priors = np.array([0.3, 0.7])
     if not writeable:
         X, y, sw, priors = read_only(X), read_only(y), read_only(sw), read_only(priors)
-    est = Guarded(GaussianMixtureClassifier(2, covariance_type=cov, priors=priors, random_state=0))
+    est = Guarded(GaussianMixtureClassifier(2, covariance_type=cov, priors=priors, family=family, random_state=0))
     fit_quietly(est, X, y, sample_weight=sw)
     for method in METHODS:
         getattr(est, method)(X)
@@ -51,14 +53,15 @@ def test_no_public_method_modifies_its_inputs(cov, dtype, writeable):
     assert not np.may_share_memory(est.est.priors_, priors)
 
 
+@FAMILIES
 @pytest.mark.parametrize("cov", COV_TYPES)
-def test_same_model_and_scores_whatever_the_thread_count(cov):
+def test_same_model_and_scores_whatever_the_thread_count(cov, family):
     X, y = labelled(2000, 4)
-    ref = fit_quietly(GaussianMixtureClassifier(3, covariance_type=cov, random_state=0), X, y)
+    ref = fit_quietly(GaussianMixtureClassifier(3, covariance_type=cov, family=family, random_state=0), X, y)
     expected = {m: getattr(ref, m)(X) for m in METHODS}
     for n_threads in (1, 3):
         with threadpool_limits(limits=n_threads, user_api="openmp"):
-            est = fit_quietly(GaussianMixtureClassifier(3, covariance_type=cov, random_state=0), X, y)
+            est = fit_quietly(GaussianMixtureClassifier(3, covariance_type=cov, family=family, random_state=0), X, y)
             for a, b in zip(est.mixtures_, ref.mixtures_):
                 np.testing.assert_array_equal(a.means_, b.means_)
                 np.testing.assert_array_equal(a.covariances_, b.covariances_)
@@ -66,9 +69,10 @@ def test_same_model_and_scores_whatever_the_thread_count(cov):
                 np.testing.assert_array_equal(getattr(est, method)(X), value)
 
 
-def test_pickle_round_trip():
+@FAMILIES
+def test_pickle_round_trip(family):
     X, y = labelled()
-    est = fit_quietly(GaussianMixtureClassifier(2, random_state=0), X, y)
+    est = fit_quietly(GaussianMixtureClassifier(2, family=family, random_state=0), X, y)
     for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
         restored = pickle.loads(pickle.dumps(est, protocol=protocol))
         np.testing.assert_array_equal(restored.priors_, est.priors_)
@@ -76,14 +80,15 @@ def test_pickle_round_trip():
             np.testing.assert_array_equal(getattr(restored, method)(X), getattr(est, method)(X))
 
 
+@FAMILIES
 @pytest.mark.parametrize("cov", COV_TYPES)
 @pytest.mark.parametrize(
     "name",
     ["duplicated rows, reg_covar=0", "constant feature, reg_covar=0", "class of exactly n_components rows"],
 )
-def test_degenerate_classes_give_valid_models(cov, name):
+def test_degenerate_classes_give_valid_models(cov, name, family):
     X, y = labelled(200, 3)
-    params = dict(n_components=2, covariance_type=cov, random_state=0)
+    params = dict(n_components=2, covariance_type=cov, family=family, random_state=0)
     if name == "duplicated rows, reg_covar=0":
         X[y == 0] = X[y == 0][0]
         params["reg_covar"] = 0.0
@@ -102,9 +107,10 @@ def test_degenerate_classes_give_valid_models(cov, name):
     assert np.isfinite(est.score_samples(X)).all()
 
 
-def test_points_far_from_every_class_get_finite_probabilities():
+@FAMILIES
+def test_points_far_from_every_class_get_finite_probabilities(family):
     X, y = labelled()
-    est = fit_quietly(GaussianMixtureClassifier(2, random_state=0), X, y)
+    est = fit_quietly(GaussianMixtureClassifier(2, family=family, random_state=0), X, y)
     far = np.array([[1e6, 0.0, 0.0], [-1e150, 1e150, 0.0], [0.0, 0.0, 1e300]])
     proba = est.predict_proba(far)
     assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)

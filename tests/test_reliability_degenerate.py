@@ -216,8 +216,12 @@ def test_points_whose_distances_overflow_get_the_limiting_answer(case, dtype):
 
 def exact_log_densities(est, z):
     """log pi_k + log N(z | k) for each k, in exact rational arithmetic (as Fractions,
-    with the constant terms rounded): comparable however far z is."""
+    with the constant terms rounded): comparable however far z is. For Student-t
+    components (dofs_), the squared distance is exact and its logarithm rounded."""
+    import math
     from fractions import Fraction
+
+    from scipy.special import gammaln
 
     from emfast._overflow import _factor
 
@@ -228,8 +232,15 @@ def exact_log_densities(est, z):
         P = _factor(pc, est.covariance_type, k, D)
         diff = [Fraction(float(z[i])) - Fraction(float(est.means_[k][i])) for i in range(D)]
         y = [sum(diff[i] * Fraction(float(P[i, j])) for i in range(D)) for j in range(D)]
-        const = np.log(float(est.weights_[k])) + np.sum(np.log(np.diag(P))) - 0.5 * D * np.log(2 * np.pi)
-        out.append(Fraction(float(const)) - sum(v * v for v in y) / 2)
+        log_weight_det = np.log(float(est.weights_[k])) + np.sum(np.log(np.diag(P)))
+        maha = sum(v * v for v in y)
+        if hasattr(est, "dofs_"):
+            nu = float(est.dofs_[k])
+            q = 1 + maha / Fraction(nu)
+            const = log_weight_det + gammaln((nu + D) / 2) - gammaln(nu / 2) - D / 2 * np.log(nu * np.pi)
+            out.append(const - (nu + D) / 2 * (math.log(q.numerator) - math.log(q.denominator)))
+        else:
+            out.append(Fraction(float(log_weight_det - 0.5 * D * np.log(2 * np.pi))) - maha / 2)
     return out
 
 

@@ -43,7 +43,9 @@ def _normalised(msg):
         return "{" + ", ".join(sorted(set(m.group(1).split(", ")) - EXTRA_OPTIONS)) + "}"
 
     msg = re.sub(r"\{([^{}]*)\}", options, msg or "")
-    return msg.replace("MiniBatchGaussianMixture", "GaussianMixture")
+    for name in ("MiniBatchGaussianMixture", "MiniBatchStudentTMixture", "StudentTMixture"):
+        msg = msg.replace(name, "GaussianMixture")
+    return msg
 
 
 def assert_same_error(ours, theirs, expected_type=(ValueError, TypeError)):

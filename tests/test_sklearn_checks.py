@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emfast import GaussianMixture
+from emfast import GaussianMixture, MiniBatchStudentTMixture, StudentTMixture
 
 # Checks expected to fail, with the reason (scikit-learn's own format).
 EXPECTED_FAILED_CHECKS = {}
@@ -14,9 +14,11 @@ def _expected_failed_checks(estimator):
 
 @parametrize_with_checks(
     [
-        GaussianMixture(covariance_type=cov, random_state=0)
+        family(covariance_type=cov, random_state=0)
+        for family in (GaussianMixture, StudentTMixture)
         for cov in ("full", "tied", "diag", "spherical")
-    ],
+    ]
+    + [MiniBatchStudentTMixture(random_state=0)],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -119,7 +119,9 @@ int64_t plan_bytes(int64_t N, int64_t D, int64_t K, Cov cov, int64_t out_elems, 
     }
     const int64_t per_model = checked_add(checked_add(s2, checked_mul(3, KDm, "model"), "model"), 3 * K, "model");
     const int64_t B = emfast::kMaxChunkRows;
-    const int64_t scratch = checked_mul(B, checked_add(K, checked_mul(6, Dm, "scratch"), "scratch"), "scratch");
+    // K log-densities and (Student-t) 2 K scale weights per row
+    const int64_t scratch =
+        checked_mul(B, checked_add(checked_mul(3, K, "scratch"), checked_mul(6, Dm, "scratch"), "scratch"), "scratch");
     int64_t total = checked_mul(checked_add(nt, 6, "threads"), per_model, "accumulators");
     total = checked_add(total, checked_mul(nt, scratch, "scratch"), "scratch");
     total = checked_add(total, out_elems, "output");
@@ -209,6 +211,7 @@ void check_shape(const F64& a, std::initializer_list<int64_t> shape, const char*
 struct ParamArrays {
     F64 log_weights, means, prec_chol;
     emfast::Params p;
+    F64 dofs;
 };
 
 ParamArrays as_params(const F64& log_weights, const F64& means, const F64& prec_chol, const std::string& cov,
@@ -254,6 +257,17 @@ ParamArrays as_params(const F64& log_weights, const F64& means, const F64& prec_
     return a;
 }
 
+// Student-t degrees of freedom: None (Gaussian components) or K finite positive numbers.
+void set_dofs(ParamArrays& a, const py::object& dofs) {
+    if (dofs.is_none()) return;
+    a.dofs = F64::ensure(dofs);
+    if (!a.dofs || a.dofs.ndim() != 1 || a.dofs.shape(0) != a.p.K)
+        fail("dofs must be a float64 array of shape (n_components,)");
+    for (int64_t k = 0; k < a.p.K; ++k)
+        if (!(a.dofs.data()[k] > 0.0) || !std::isfinite(a.dofs.data()[k])) fail("dofs must be finite and positive");
+    a.p.dofs = a.dofs.data();
+}
+
 py::array_t<double> to_numpy(const std::vector<double>& v, std::vector<py::ssize_t> shape) {
     py::array_t<double> a(shape);
     std::copy(v.begin(), v.end(), a.mutable_data());
@@ -281,16 +295,22 @@ py::dict stats_to_dict(const emfast::Stats& s) {
     py::array_t<int64_t> rows(py::ssize_t(s.worst_row.size()));
     std::copy(s.worst_row.begin(), s.worst_row.end(), rows.mutable_data());
     d["worst_row"] = rows;
+    if (!s.resp.empty()) {
+        d["resp"] = to_numpy(s.resp, {s.K});
+        d["log_scale"] = to_numpy(s.log_scale, {s.K});
+    }
     return d;
 }
 
 py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log_weights, const F64& means,
                  const F64& prec_chol, const std::string& cov, const F64& shift, int n_threads, int n_worst,
-                 bool hard) {
+                 bool hard, const py::object& dofs) {
     const emfast::Data data = as_data(X);
     F64 wkeep;
     const double* w = as_weights(sample_weight, data.n, wkeep);
     ParamArrays pa = as_params(log_weights, means, prec_chol, cov, data.d);
+    set_dofs(pa, dofs);
+    if (hard && pa.p.dofs) fail("hard assignments are for Gaussian components only (dofs must be None)");
     check_shape(shift, {data.d}, "shift");
     check_finite(shift, "shift");
     if (n_worst < 0 || n_worst > 1 << 20) fail("n_worst out of range");
@@ -345,9 +365,10 @@ py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::o
 }
 
 Array score(const Array& X, const F64& log_weights, const F64& means, const F64& prec_chol, const std::string& cov,
-            const F64& shift, const std::string& what, int n_threads) {
+            const F64& shift, const std::string& what, int n_threads, const py::object& dofs) {
     const emfast::Data data = as_data(X);
     ParamArrays pa = as_params(log_weights, means, prec_chol, cov, data.d);
+    set_dofs(pa, dofs);
     check_shape(shift, {data.d}, "shift");
     emfast::Score s;
     if (what == "log_prob_norm") s = emfast::Score::LogProbNorm;
@@ -458,7 +479,7 @@ py::dict kmeans_lloyd(const Array& X, const py::object& sample_weight, const F64
 }
 
 py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers, const std::string& cov,
-                double reg_covar, double empty_threshold, double scale) {
+                double reg_covar, double empty_threshold, double scale, const py::object& resp) {
     emfast::Stats st;
     st.cov = emfast::parse_cov(cov);
     if (s1.ndim() != 2) fail("s1 must be 2-D");
@@ -484,6 +505,13 @@ py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers,
     st.s0.assign(s0.data(), s0.data() + st.K);
     st.s1.assign(s1.data(), s1.data() + st.K * st.D);
     st.s2.assign(s2.data(), s2.data() + s2.size());
+    if (!resp.is_none()) {
+        const F64 rs = F64::ensure(resp);
+        if (!rs) fail("resp must be a float64 array");
+        check_shape(rs, {st.K}, "resp");
+        check_finite(rs, "resp");
+        st.resp.assign(rs.data(), rs.data() + st.K);
+    }
     emfast::MStepResult r;
     {
         py::gil_scoped_release nogil;
@@ -570,14 +598,16 @@ PYBIND11_MODULE(_core, m) {
         "hook(stage, done, total) receives the kernels' progress reports (None: none).");
     m.def("em_pass", &em_pass, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
           py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
-          py::arg("n_worst") = 0, py::arg("hard") = false,
-          "Fused E-step + sufficient statistics over X (hard: each row to its most probable component).");
+          py::arg("n_worst") = 0, py::arg("hard") = false, py::arg("dofs") = py::none(),
+          "Fused E-step + sufficient statistics over X (hard: each row to its most probable component; "
+          "dofs: Student-t components with these degrees of freedom, and their ECM statistics).");
     m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
           py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           "Sufficient statistics of X under fixed responsibilities.");
     m.def("score", &score, py::arg("X"), py::arg("log_weights"), py::arg("means"), py::arg("precisions_cholesky"),
           py::arg("covariance_type"), py::arg("shift"), py::arg("what"), py::arg("n_threads") = 0,
-          "Read-only pass: log p(x), responsibilities, labels or Mahalanobis distances.");
+          py::arg("dofs") = py::none(),
+          "Read-only pass: log p(x), responsibilities, labels or Mahalanobis distances (dofs: Student-t).");
     m.def("kmeans_plusplus", &kmeans_plusplus, py::arg("X"), py::arg("sample_weight"), py::arg("shift"),
           py::arg("n_clusters"), py::arg("first"), py::arg("draws"), py::arg("n_threads") = 0,
           "scikit-learn's k-means++ seeding from its random draws; the seeds' row indices.");
@@ -589,7 +619,8 @@ PYBIND11_MODULE(_core, m) {
           "Lloyd iterations to scikit-learn's KMeans stopping rule (see csrc/core.hpp).");
     m.def("m_step", &m_step, py::arg("s0"), py::arg("s1"), py::arg("s2"), py::arg("centers"),
           py::arg("covariance_type"), py::arg("reg_covar"), py::arg("empty_threshold"), py::arg("scale"),
-          "Parameters from sufficient statistics.");
+          py::arg("resp") = py::none(),
+          "Parameters from sufficient statistics (resp: the responsibilities' sums of Student-t statistics).");
     m.def("precision_cholesky", &precision_cholesky, py::arg("covariances"), py::arg("covariance_type"),
           py::arg("scale"), "Precision Cholesky factors (with jitter where needed).");
     m.def("plan_memory", &plan_memory, py::arg("n_samples"), py::arg("n_features"), py::arg("n_components"),
