@@ -1,7 +1,7 @@
 // The public C++ interface of the emfast kernels (no Python here).
 //
 // Everything is built on one primitive, a pass over the rows of X that yields
-// mergeable sufficient statistics (docs/design.md):
+// mergeable sufficient statistics (docs/design.rst):
 //   S0_k = sum w r_k,  S1_k = sum w r_k (x - c_k),  S2_k = sum w r_k (x - c_k)(x - c_k)^T
 // (diagonal / scalar / pooled for diag, spherical, tied), centred on c_k and
 // accumulated in float64 whatever the input dtype.

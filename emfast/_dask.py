@@ -300,6 +300,11 @@ class DaskData(Data):
         n = len(self.blocks)
         return np.concatenate(self._map(_block_distances, [shift] * n, [centers] * n, labels))
 
+    def second_moment(self):
+        dask, _ = _import_dask()
+        zeros = [dask.delayed(np.zeros)(int(n), dtype=np.int32) for n in np.diff(self.offsets)]
+        return self.fixed_pass(np.zeros((1, self.n_features)), "tied", self.shift, labels=zeros).s2
+
     def distinct_labels(self, labels):
         return len(np.unique(np.concatenate(self._map(_block_distinct, labels))))
 

@@ -105,6 +105,10 @@ class Data:
         """Lloyd iterations (emfast._core.kmeans_lloyd); labels are updated in place."""
         raise NotImplementedError
 
+    def second_moment(self):  # pragma: no cover
+        """sum_rows w x x^T (n_features x n_features, float64)."""
+        raise NotImplementedError
+
     def distinct_labels(self, labels):  # pragma: no cover
         """How many different k-means labels there are."""
         raise NotImplementedError
@@ -186,6 +190,10 @@ class ArrayData(Data):
 
     def distinct_labels(self, labels):
         return len(np.unique(labels))
+
+    def second_moment(self):
+        zero = np.zeros((1, self.n_features))
+        return self.fixed_pass(zero, "tied", self.shift, labels=np.zeros(self.n_samples, dtype=np.int32)).s2
 
     def distances_to_labels(self, centers, labels, shift):
         centers = np.asarray(centers, dtype=self.dtype)

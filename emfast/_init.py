@@ -95,6 +95,17 @@ def initial_stats(data, *, n_components, covariance_type, init_params, random_st
     return stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int32))
 
 
+def _tied_from_one_sample_per_component(data, stats, means, reg_covar, scale):
+    """scikit-learn's initial tied covariance when one sample starts each component:
+    its tied M-step, sum x x^T over all rows minus sum_k n_k m_k m_k^T over sum n_k,
+    assumes every row's responsibilities sum to one, and so counts every row."""
+    nk = stats.s0 + _EPS10
+    cov = (data.second_moment() - np.einsum("k,ki,kj->ij", nk, means, means)) / nk.sum()
+    cov.flat[:: len(cov) + 1] += reg_covar
+    cov, prec_chol, jitter = core.precision_cholesky(cov, "tied", scale)
+    return cov, prec_chol, float(np.max(jitter))
+
+
 def initial_parameters(data, *, n_components, covariance_type, init_params, reg_covar, random_state, inits,
                        scale):
     """(initial Params of a Gaussian mixture, largest jitter its covariances needed):
@@ -107,10 +118,11 @@ def initial_parameters(data, *, n_components, covariance_type, init_params, reg_
                               init_params=init_params, random_state=random_state, scale=scale)
         fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
         jitter = float(np.max(jitters))
-        weights = (stats.s0 + _EPS10) / data.total_weight()
-        # scikit-learn leaves them summing to 1 + 10 eps K / n (K / n for one
-        # sample per component), which sample() and numpy's multinomial may refuse
-        fitted.weights = weights / weights.sum()
+        # scikit-learn's n_k / n: they sum to K / n when one sample starts each component
+        fitted.weights = (stats.s0 + _EPS10) / data.total_weight()
+        if covariance_type == "tied" and init_params in ("k-means++", "random_from_data"):
+            fitted.covariances, fitted.precisions_cholesky, jitter = _tied_from_one_sample_per_component(
+                data, stats, fitted.means, reg_covar, scale)
 
     weights = fitted.weights if weights_init is None else weights_init
     means = fitted.means if means_init is None else means_init
