@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 1;
+constexpr int kKernelAbi = 2;
 
 struct KernelTable {
     int abi;
@@ -27,8 +27,8 @@ struct KernelTable {
     void (*score_pass)(const Data&, const Params&, const double*, Score, void*, const Exec&);
     // The kernels' vectorised exp (fn = 0) or log (fn = 1) of n doubles, for tests.
     void (*vector_math)(int fn, const double* x, int64_t n, double* out);
-    bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&);
-    void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, int);
+    bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&, const Exec&);
+    void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, double*, const Exec&);
 };
 
 // The table of this build's instruction set (defined in kernels.cpp).
