@@ -901,27 +901,13 @@ Result run(const Graph& g, const Bags& bags, const Options& opt, const Exec& ex)
     const int nt = thread_count(ex, std::max<int64_t>(g.n, 1), sweep_work(bags, g.indptr[g.n]));
     Solver solver(g, bags, opt, nt);
     Result res;
-    double damping = opt.damping, best = kInf;
-    int64_t stalled = 0;
-    res.damping = damping;
     for (int64_t it = 0; it < opt.max_iter && !intr.check(); ++it) {
         // the largest change a sweep makes to a message, before damping
-        const double residual = solver.sweep(damping, intr) / (1.0 - damping);
+        res.delta = solver.sweep(opt.damping, intr) / (1.0 - opt.damping);
         res.n_iter = it + 1;
-        res.delta = residual;
-        res.damping = damping;
-        if (residual < opt.tol) {
+        if (res.delta < opt.tol) {
             res.converged = true;
             break;
-        }
-        if (!opt.adaptive_damping) continue;
-        if (residual < best) {
-            best = residual;
-            stalled = 0;
-        } else if (++stalled >= kPatience && damping < kMaxDamping) {
-            damping = std::min(kMaxDamping, 0.5 * (1.0 + damping));
-            best = residual;
-            stalled = 0;
         }
     }
     intr.raise_if_stopped();

@@ -44,11 +44,6 @@ constexpr int64_t kMaxPairwiseBag = 5000;
 // Most sweeps accepted (a run of that many is hours, and Ctrl-C stops it anyway).
 constexpr int64_t kMaxIter = 1000000;
 
-// Adaptive damping: when the largest message change has not improved on its
-// best for kPatience sweeps, damping <- (1 + damping) / 2, up to kMaxDamping.
-constexpr int64_t kPatience = 10;
-constexpr double kMaxDamping = 0.99;
-
 enum class BagFactor : int { Exact = 0, Pairwise = 1 };
 
 // A symmetric similarity graph in CSR form: row i lists its neighbours j != i
@@ -76,16 +71,14 @@ struct Options {
     BagFactor bag_factor = BagFactor::Exact;
     int64_t max_iter = 100;          // in [0, kMaxIter]
     double damping = 0.5;            // in [0, 1)
-    bool adaptive_damping = false;   // raise damping while the messages do not settle
-    double tol = 1e-6;               // stop when the largest change of a message is below tol
+    double tol = 1e-6;               // stop when the largest change of a message, before damping, is below tol
 };
 
 struct Result {
     std::vector<double> marginals;  // P(y_i = 1), i = 0..n-1
     int64_t n_iter = 0;             // sweeps done
     bool converged = false;
-    double delta = 0.0;    // largest change of a message in the last sweep
-    double damping = 0.0;  // the damping of the last sweep
+    double delta = 0.0;  // largest change of a message in the last sweep, before damping
 };
 
 // Checks the graph and bags (throws std::invalid_argument): sorted in-range

@@ -17,6 +17,7 @@ from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
+from ._llp_em import GaussianMixtureLabeler
 from ._minibatch import MiniBatchGaussianMixture
 
 __version__ = _build_info.version
@@ -26,6 +27,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureClassifier",
+    "GaussianMixtureLabeler",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
     "get_config",

@@ -67,7 +67,7 @@ void check_bp_memory(int64_t n, int64_t nnz, const bp::Bags& bags, bp::BagFactor
 py::dict bp_run(const py::array& indptr, const py::array& indices, const py::array& sim, const py::array& bag_offsets,
                 const py::array& bag_members, const py::array& bag_counts, double similarity_weight,
                 double bag_weight, const std::string& bag_factor, int64_t max_iter, double damping, double tol,
-                int n_threads, const py::object& field, bool adaptive_damping) {
+                int n_threads, const py::object& field) {
     auto ip = vector_arg<int64_t>(indptr, "indptr", -1, "int64");
     if (ip.shape(0) < 1) fail("indptr must have at least one entry");
     const int64_t n = ip.shape(0) - 1;
@@ -92,7 +92,6 @@ py::dict bp_run(const py::array& indptr, const py::array& indices, const py::arr
     opt.bag_factor = parse_factor(bag_factor);
     opt.max_iter = max_iter;
     opt.damping = damping;
-    opt.adaptive_damping = adaptive_damping;
     opt.tol = tol;
     check_bp_memory(n, nnz, ba.bags, opt.bag_factor);
     const emfast::Exec ex = emfast_py::python_exec(n_threads);
@@ -104,7 +103,6 @@ py::dict bp_run(const py::array& indptr, const py::array& indices, const py::arr
     d["n_iter"] = r.n_iter;
     d["converged"] = r.converged;
     d["delta"] = r.delta;
-    d["damping"] = r.damping;
     return d;
 }
 
@@ -135,7 +133,7 @@ void register_bp(py::module_& m) {
     m.def("bp_run", &bp_run, py::arg("indptr"), py::arg("indices"), py::arg("similarities"), py::arg("bag_offsets"),
           py::arg("bag_members"), py::arg("bag_counts"), py::arg("similarity_weight"), py::arg("bag_weight"),
           py::arg("bag_factor"), py::arg("max_iter"), py::arg("damping"), py::arg("tol"), py::arg("n_threads") = 0,
-          py::arg("field") = py::none(), py::arg("adaptive_damping") = false,
+          py::arg("field") = py::none(),
           "Loopy belief propagation for learning from label proportions; returns the marginals P(y_i = 1).");
     m.def("bp_exact_bag_messages", &bp_exact_bag_messages, py::arg("cavity"), py::arg("bag_offsets"),
           py::arg("bag_members"), py::arg("bag_counts"), py::arg("bag_weight"), py::arg("n_threads") = 0,
