@@ -17,8 +17,9 @@ strongly), and a few combine the hard ones:
   methods must not depend on units) after a random rotation;
 - separation: the Mahalanobis distance between the class means, 1 (weak), 2, 4 (strong);
 - classes: Gaussian (class 1 also with 1.5 times the spread), mixtures of three
-  Gaussians per class, two moons (the other features noise), and digits
-  (scikit-learn's 8x8 digits, 0-4 against 5-9, as a PCA embedding).
+  Gaussians per class, two moons (the other features noise), digits
+  (scikit-learn's 8x8 digits, 0-4 against 5-9, as a PCA embedding), and
+  features independent of the labels (noise: only the bags carry signal).
 
 For each: the AUC of the marginals of every labeler against the true labels,
 the bag-proportion baseline (each row scored by its bag's proportion), and the
@@ -46,7 +47,7 @@ from sklearn.preprocessing import StandardScaler
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    kind: str = "gauss"  # gauss | mixture | moons | digits
+    kind: str = "gauss"  # gauss | mixture | moons | digits | noise
     n: int = 10_000
     d: int = 10
     rate: float = 0.3
@@ -89,6 +90,8 @@ def _features(p, rng, y):
         centres = rng.standard_normal((6, p.d)) * p.separation / np.sqrt(p.d) * 1.5
         which = rng.integers(0, 3, size=n) + 3 * y
         Z = centres[which] + rng.standard_normal((n, p.d))
+    elif p.kind == "noise":  # features that say nothing about the labels
+        Z = rng.standard_normal((n, p.d))
     elif p.kind == "moons":
         Z = rng.standard_normal((n, p.d)) * 0.3
         M, t = make_moons(n_samples=(int((y == 0).sum()), int((y == 1).sum())), noise=0.6 / p.separation,
@@ -129,22 +132,23 @@ def make(p):
 
 def family(small=False):
     """The configurations: one factor of the base varied at a time, and a few hard combinations."""
-    base = Problem(n=2000 if small else 10_000)
-    big = 2000 if small else 20_000
+    base = Problem(n=3000 if small else 10_000)
+    big = 3000 if small else 20_000
     out = [base]
     out += [dataclasses.replace(base, bag_size=b, n=max(base.n, 10 * b) if not small else base.n)
             for b in ((8, 256) if small else (8, 512, 2048))]
     out += [dataclasses.replace(base, rate=r) for r in ((0.05, 0.5) if small else (0.05, 0.15, 0.5))]
     out += [dataclasses.replace(base, spread=s) for s in ("mild", "random")]
-    out += [dataclasses.replace(base, d=d) for d in ((2, 64) if small else (2, 64, 256))]
+    out += [dataclasses.replace(base, d=d) for d in ((2, 32) if small else (2, 64, 256))]
     out += [dataclasses.replace(base, separation=s) for s in (1.0, 4.0)]
-    out += [dataclasses.replace(base, kind=k) for k in ("mixture", "moons")]
+    out += [dataclasses.replace(base, kind=k) for k in ("mixture", "moons", "noise")]
     out += [Problem(kind="digits", d=16, bag_size=b, rate=0.4) for b in ((16,) if small else (16, 128))]
     # hard combinations
     out += [
         dataclasses.replace(base, spread="random", separation=4.0, n=big),
         dataclasses.replace(base, spread="random", rate=0.05, separation=4.0, n=big),
         dataclasses.replace(base, spread="mild", separation=1.0),
+        dataclasses.replace(base, kind="noise", spread="mild", bag_size=8),
     ]
     if not small:
         out += [

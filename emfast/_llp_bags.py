@@ -50,6 +50,17 @@ class Bags:
     def kernel_args(self):
         return self.offsets, self.members, self.counts
 
+    def subset(self, bag_index):
+        """(rows, Bags) of the bags bag_index (sorted), rows in bag order."""
+        bag_index = np.sort(np.asarray(bag_index, dtype=np.int64))
+        sizes = self.sizes[bag_index]
+        rows = self.members[np.isin(self.codes[self.members], bag_index)]  # in bag order
+        offsets = np.zeros(len(bag_index) + 1, dtype=np.int64)
+        np.cumsum(sizes.astype(np.int64), out=offsets[1:])
+        codes = np.searchsorted(bag_index, self.codes[rows]).astype(np.int64)
+        members = np.arange(len(rows), dtype=np.int64)
+        return rows, Bags(self.ids[bag_index], codes, sizes, self.counts[bag_index], offsets, members)
+
 
 def _id(bag_id):
     """A bag id as the user wrote it (numpy scalars back to Python objects)."""
@@ -138,7 +149,8 @@ def _counts_from_y(y, ids, codes, sizes, members, offsets):
     y = np.asarray(y)
     if y.dtype.kind not in "iubf":
         raise ValueError(
-            f"y must hold each row's bag proportion (numbers in [0, 1]), got dtype {y.dtype}"
+            f"Unknown label type: y must hold each row's bag proportion (numbers in [0, 1]), "
+            f"got dtype {y.dtype}"
         )
     y = column_or_1d(y, warn=True).astype(np.float64)
     if y.shape[0] != len(codes):
@@ -147,9 +159,11 @@ def _counts_from_y(y, ids, codes, sizes, members, offsets):
         raise ValueError("y (each row's bag proportion) contains NaN or infinity")
     if ((y < 0) | (y > 1)).any():
         bad = y[(y < 0) | (y > 1)][0]
+        # scikit-learn's wording for classes beyond 0/1, and for other targets
+        kind = "Only binary classification is supported." if (y == np.round(y)).all() else "Unknown label type:"
         raise ValueError(
-            f"y must hold each row's bag proportion, in [0, 1]: got {bad:g} (for labels of another "
-            "kind, or more than two classes, LLP does not apply)"
+            f"{kind} y must hold each row's bag proportion, in [0, 1] (with bags=None, each "
+            f"row's 0/1 label), got {bad:g}"
         )
     ys = y[members]
     starts = offsets[:-1]
@@ -172,11 +186,13 @@ def check_bags(y, bags, bag_counts, n_samples):
     members = np.argsort(codes, kind="stable").astype(np.int64)
     offsets = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    if (y is None) == (bag_counts is None):
-        raise TypeError(
-            "fit() needs y, each row's bag proportion (or, instead, bag_counts: the number "
-            "of positives of each bag)" if y is None else "give either y or bag_counts, not both"
+    if y is None and bag_counts is None:
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None: give each row's "
+            "bag proportion as y (or, instead, bag_counts: the number of positives of each bag)"
         )
+    if y is not None and bag_counts is not None:
+        raise TypeError("give either y or bag_counts, not both")
     if y is None:
         if bags is None:
             raise TypeError("bag_counts needs bags (each row's bag id)")

@@ -12,8 +12,10 @@ classifiers from label proportions", Pattern Recognition 46, 2013).
 import copy
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
+from scipy import stats
 from scipy.special import expit
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -27,6 +29,14 @@ from ._llp_graph import knn_graph, standardized
 from ._native import core
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class _Fit(NamedTuple):
+    post: np.ndarray  # each row's P(y = 1 | X, counts)
+    l0: np.ndarray  # log p(x | 0), log p(x | 1)
+    l1: np.ndarray
+    llr: np.ndarray  # l1 - l0, finite
+    loglik: float  # per row
 
 
 def _posterior(l0, l1, bags):
@@ -43,7 +53,88 @@ def _posterior(l0, l1, bags):
     log_partition = np.empty(bags.n_bags)
     message = core.bp_exact_bag_messages(llr, *bags.kernel_args(), np.inf, log_partition=log_partition)
     loglik = (np.logaddexp(l0, l1).sum() + log_partition.sum()) / len(llr)
-    return expit(llr + message), llr, loglik
+    return _Fit(expit(llr + message), l0, l1, llr, float(loglik))
+
+
+# EM iterations of each half when cross-fitting: enough to tell signal from
+# noise (EM from the bag proportions gets most of the way in its first steps).
+_CROSS_FIT_ITER = 10
+
+
+class _Result(NamedTuple):
+    mixtures: list
+    fit: _Fit
+    converged: bool
+    change: float
+    n_iter: int
+    log_likelihoods: list
+
+
+def _signal_z(llr, bags):
+    """Evidence that the log-likelihood ratios llr (of rows the mixtures were not
+    fitted to) rise with the bags' proportions: Fisher's z of Spearman's rank
+    correlation, across the bags, between each bag's mean llr and its
+    proportion, scaled to about N(0, 1) if the features say nothing about the
+    labels (variance 1.06 / (n_bags - 3); ranks: a few extreme ratios cannot
+    make it)."""
+    mean_llr = np.bincount(bags.codes, weights=llr, minlength=bags.n_bags) / bags.sizes
+    proportion = bags.counts / bags.sizes
+    if np.ptp(mean_llr) == 0 or np.ptp(proportion) == 0:
+        return 0.0
+    r = float(stats.spearmanr(mean_llr, proportion)[0])
+    return float(np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12)) * np.sqrt((bags.n_bags - 3) / 1.06))
+
+
+class _EM:
+    """EM iterations of the two class mixtures (refitted in place: warm start),
+    counted, from initial posteriors to convergence or max_iter iterations.
+
+    Accelerated by SQUAREM (Varadhan & Roland, "Simple and globally convergent
+    methods for accelerating the convergence of any EM algorithm", Scand. J.
+    Statistics 35, 2008) on the posteriors: after two EM steps r0 -> r1 -> r2,
+    one step from r0 - 2 a (r1 - r0) + a^2 (r2 - 2 r1 + r0) (clipped to [0, 1],
+    a = -|r1 - r0| / |r2 - 2 r1 + r0| <= -1), kept only if its likelihood is
+    no lower than r2's (else one more plain step): the likelihood never
+    decreases, and slow stretches of EM take a fraction of the steps.
+    """
+
+    def __init__(self, X, bags, mixtures, tol, max_iter):
+        self.X, self.bags, self.mixtures, self.tol, self.max_iter = X, bags, mixtures, tol, max_iter
+        self.n_iter = 0
+        self.log_likelihoods = []
+
+    def step(self, post):
+        """One EM iteration: each class's mixture from the posteriors, then the E-step."""
+        self.n_iter += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1 on purpose
+            self.mixtures[0].fit(self.X, sample_weight=1.0 - post)
+            self.mixtures[1].fit(self.X, sample_weight=post)
+        return _posterior(self.mixtures[0].score_samples(self.X), self.mixtures[1].score_samples(self.X), self.bags)
+
+    def run(self, post):
+        """(the last fit, converged, the last change of a posterior)."""
+        start, fit = post, self.step(post)
+        self.log_likelihoods.append(fit.loglik)
+        while True:
+            change = float(np.max(np.abs(fit.post - start)))
+            if change < self.tol or self.n_iter >= self.max_iter:
+                return fit, change < self.tol, change
+            nxt = self.step(fit.post)
+            d1, d2 = fit.post - start, nxt.post - 2.0 * fit.post + start
+            norm2 = np.linalg.norm(d2)
+            # a jump needs two iterations left: itself, and a plain step should it fail
+            if self.n_iter + 2 <= self.max_iter and norm2 > 0 and np.max(np.abs(nxt.post - fit.post)) >= self.tol:
+                a = min(-np.linalg.norm(d1) / norm2, -1.0)
+                jump = np.clip(start - 2.0 * a * d1 + a * a * d2, 0.0, 1.0)
+                far = self.step(jump)
+                if far.loglik >= nxt.loglik:
+                    start, fit = jump, far
+                else:
+                    start, fit = nxt.post, self.step(nxt.post)  # the mixtures match the answer
+            else:
+                start, fit = fit.post, nxt
+            self.log_likelihoods.append(fit.loglik)
 
 
 class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
@@ -99,6 +190,15 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
         How each class's mixture places its components at the start (as
         :class:`GaussianMixture`, on the rows weighted by the initial
         posteriors); irrelevant with one component.
+    validate : bool, default=True
+        Check that the features say something about the labels, by
+        cross-fitting: EM on each half of the bags, and on the other half,
+        the rank correlation across bags between each bag's mean
+        log-likelihood ratio and its proportion (Fisher's z, the two halves
+        combined, one-sided test at 2.5 %). Without evidence the marginals are the bag
+        proportions (the features are noise for this task, and EM would only
+        fit that noise); with it, EM on all the bags. Needs 8 bags or more;
+        False skips it (half the time of a fit).
     n_neighbors : int, default=0
         kNN smoothing of the posteriors: neighbours per row (0: none).
     smoothing_weight : float, default=1.0
@@ -113,12 +213,19 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
     marginals_ : ndarray of shape (n_samples,)
         P(y_i = 1 | X, counts) for each row.
     labels_ : ndarray of shape (n_samples,), int64
+    feature_signal_ : bool
+        Whether the mixtures were kept (see ``validate``); if not, the
+        marginals are the bag proportions.
     log_likelihood_ : float
-        The log-likelihood of the bags per row, at the final mixtures.
+        The log-likelihood of the bags per row, at the final mixtures (nan
+        without feature signal).
+    log_likelihoods_ : list of float
+        The log-likelihood after each kept step (non-decreasing).
     log_likelihood_ratio_ : ndarray of shape (n_samples,)
         log p(x_i | 1) - log p(x_i | 0) at the final mixtures.
     mixtures_ : list of two GaussianMixture
-        The mixtures of class 0 and class 1, on the standardised features.
+        The mixtures of class 0 and class 1, on the standardised features
+        (fitted to half of the bags without feature signal).
     n_iter_ : int
         EM iterations run (both starts, when the swapped one was tried).
     converged_ : bool
@@ -134,6 +241,7 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "init_params": [StrOptions({"kmeans", "k-means++", "random", "random_from_data"})],
+        "validate": ["boolean"],
         "n_neighbors": [Interval(Integral, 0, None, closed="left")],
         "smoothing_weight": [Interval(Real, 0, MAX_WEIGHT, closed="both")],
         "threshold": [Interval(Real, 0, 1, closed="both")],
@@ -149,6 +257,7 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
         max_iter=100,
         tol=1e-3,
         init_params="kmeans",
+        validate=True,
         n_neighbors=0,
         smoothing_weight=1.0,
         threshold=0.5,
@@ -160,6 +269,7 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.init_params = init_params
+        self.validate = validate
         self.n_neighbors = n_neighbors
         self.smoothing_weight = smoothing_weight
         self.threshold = threshold
@@ -169,49 +279,93 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
     def fit(self, X, y=None, *, bags=None, bag_counts=None):
         X, bag_data = self._validated(X, y, bags, bag_counts)
         X = standardized(X)
-        post = bag_data.proportions()
-        total = bag_data.counts.sum()
-        if X.shape[0] < 2 or total == 0 or total == X.shape[0]:
-            # the counts leave nothing to learn: every label is known (or one row)
-            self._set_labels(post)
-            self.mixtures_, self.log_likelihood_, self.n_iter_, self.converged_ = [], 0.0, 0, True
-            self.log_likelihood_ratio_ = np.zeros(X.shape[0])
-            return self
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        if X.shape[0] < 2 or not 0 < bag_data.counts.sum() < X.shape[0]:
+            return self._without_features(bag_data, _Result([], None, True, 0.0, 0, []))  # all labels known
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(np.iinfo(np.int32).max)
         mixtures = [self._mixture(seed), self._mixture(seed + 1)]
-        fit = self._em(X, bag_data, mixtures, post, self.max_iter)
-        # the classes swapped explain the counts |b| - k_b: try it if it explains k_b better
-        swapped_post, _, swapped_loglik = _posterior(fit["l1"], fit["l0"], bag_data)
-        n_iter = fit["n_iter"]
-        if swapped_loglik > fit["loglik"]:
-            swapped = copy.deepcopy(mixtures[::-1])
-            other = self._em(X, bag_data, swapped, swapped_post, self.max_iter)
-            n_iter += other["n_iter"]
-            if other["loglik"] > fit["loglik"]:
-                fit = other
-        if not fit["converged"]:
-            warnings.warn(
-                f"EM did not converge in {self.max_iter} iterations (largest change of a "
-                f"posterior {fit['change']:.3g} >= tol={self.tol}); the marginals are those of "
-                "the last iteration. Increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        self.mixtures_ = fit["mixtures"]
-        self.log_likelihood_ = float(fit["loglik"])
-        self.log_likelihood_ratio_ = fit["llr"]
-        self.n_iter_ = n_iter
-        self.converged_ = fit["converged"]
-        marginals = fit["post"]
+        n_iter = 0
+        if self.validate and bag_data.n_bags >= 8:
+            n_iter, z, res = self._cross_fit(X, bag_data, rng, seed + 2)
+            if z <= 1.96:  # one-sided 2.5 %
+                return self._without_features(bag_data, res._replace(n_iter=n_iter))
+        res = self._run(X, bag_data, mixtures, bag_data.proportions())
+        self._warn_unless(res.converged, res.change)
+        self.feature_signal_ = True
+        self.mixtures_ = res.mixtures
+        self.log_likelihood_ = res.fit.loglik
+        self.log_likelihoods_ = res.log_likelihoods
+        self.log_likelihood_ratio_ = res.fit.llr
+        self.n_iter_ = n_iter + res.n_iter
+        self.converged_ = res.converged
+        marginals = res.fit.post
         if self.n_neighbors > 0:
             self.graph_ = knn_graph(X, self.n_neighbors, "cosine")
             marginals = run_bp(
-                self.graph_, bag_data, field=fit["llr"], similarity_weight=self.smoothing_weight,
+                self.graph_, bag_data, field=res.fit.llr, similarity_weight=self.smoothing_weight,
                 bag_weight=np.inf, max_iter=100, damping=0.5, tol=1e-6,
             )["marginals"]
         self._set_labels(marginals)
         return self
 
     fit.__doc__ = "Fit one Gaussian mixture per class to the bags by EM.\n" + _FIT_DOC
+
+    def _cross_fit(self, X, bag_data, rng, seed):
+        """EM on each half of the bags, each half's mixtures scored on the
+        other half: (the iterations, the combined evidence z of feature signal,
+        about N(0, 1) without, the last half's result)."""
+        order = rng.permutation(bag_data.n_bags)
+        halves = order[: len(order) // 2], order[len(order) // 2 :]
+        n_iter, z = 0, 0.0
+        for i, (fit_on, score_on) in enumerate((halves, halves[::-1])):
+            rows, part = bag_data.subset(fit_on)
+            if not 0 < part.counts.sum() < part.sizes.sum():
+                return n_iter, np.inf, None  # all labels of a half known: no test
+            mixtures = [self._mixture(seed + 2 * i), self._mixture(seed + 2 * i + 1)]
+            res = self._run(X[rows], part, mixtures, part.proportions(), min(self.max_iter, _CROSS_FIT_ITER))
+            n_iter += res.n_iter
+            rows, part = bag_data.subset(score_on)
+            m0, m1 = res.mixtures
+            llr = np.nan_to_num(m1.score_samples(X[rows]) - m0.score_samples(X[rows]))
+            z += _signal_z(llr, part) / np.sqrt(2.0)
+        return n_iter, z, res
+
+    def _run(self, X, bags, mixtures, post, max_iter=None):
+        """EM from posteriors post, then the classes swapped: if that model
+        explains the counts better (it explains |b| - k_b), EM from it too; the
+        better of the two."""
+        max_iter = self.max_iter if max_iter is None else max_iter
+        run = _EM(X, bags, mixtures, self.tol, max_iter)
+        fit, converged, change = run.run(post)
+        n_iter = run.n_iter
+        swapped = _posterior(fit.l1, fit.l0, bags)
+        if swapped.loglik > fit.loglik:
+            other = _EM(X, bags, copy.deepcopy(run.mixtures[::-1]), self.tol, max_iter)
+            other_fit, other_converged, other_change = other.run(swapped.post)
+            n_iter += other.n_iter
+            if other_fit.loglik > fit.loglik:
+                run, fit, converged, change = other, other_fit, other_converged, other_change
+        return _Result(run.mixtures, fit, converged, change, n_iter, run.log_likelihoods)
+
+    def _without_features(self, bag_data, res):
+        """The bag proportions as marginals: the features did not predict the
+        held-out bags' counts (the answer does not depend on EM's convergence)."""
+        self.feature_signal_ = False
+        self.mixtures_ = res.mixtures
+        self.log_likelihood_, self.log_likelihoods_ = float("nan"), []
+        self.log_likelihood_ratio_ = np.zeros(len(bag_data.codes))
+        self.n_iter_, self.converged_ = res.n_iter, res.converged
+        self._set_labels(bag_data.proportions())
+        return self
+
+    def _warn_unless(self, converged, change):
+        if not converged:
+            warnings.warn(
+                f"EM did not converge in {self.max_iter} iterations (largest change of a "
+                f"posterior {change:.3g} >= tol={self.tol}); the marginals are those of "
+                "the last iteration. Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
 
     def _mixture(self, seed):
         return GaussianMixture(
@@ -223,21 +377,3 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
             random_state=seed,
             warm_start=True,
         )
-
-    def _em(self, X, bag_data, mixtures, post, max_iter):
-        """EM from posteriors post; mixtures are refitted in place (warm start)."""
-        converged, change = False, np.inf
-        for n_iter in range(1, max_iter + 1):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1 on purpose
-                mixtures[0].fit(X, sample_weight=1.0 - post)
-                mixtures[1].fit(X, sample_weight=post)
-            l0, l1 = mixtures[0].score_samples(X), mixtures[1].score_samples(X)
-            new, llr, loglik = _posterior(l0, l1, bag_data)
-            change = float(np.max(np.abs(new - post)))
-            post = new
-            if change < self.tol:
-                converged = True
-                break
-        return dict(post=post, l0=l0, l1=l1, llr=llr, loglik=loglik, mixtures=mixtures, n_iter=n_iter,
-                    converged=converged, change=change)
