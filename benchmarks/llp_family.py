@@ -58,7 +58,8 @@ class Problem:
 
     @property
     def name(self):
-        n = 1797 if self.kind == "digits" else self.n  # all the digits there are (fewer positives below 40 %)
+        # digits: the 901 images of 0-4, and as many of the 896 of 5-9 as the rate allows
+        n = 901 + min(896, round(self.rate / (1 - self.rate) * 901)) if self.kind == "digits" else self.n
         return (f"{self.kind:7s} n={n:<5d} d={self.d:<3d} rate={self.rate:<4g} sep={self.separation:<3g} "
                 f"bag={self.bag_size:<4d} {self.spread}")
 

@@ -280,7 +280,7 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
         X, bag_data = self._validated(X, y, bags, bag_counts)
         X = standardized(X)
         if X.shape[0] < 2 or not 0 < bag_data.counts.sum() < X.shape[0]:
-            return self._without_features(bag_data, _Result([], None, True, 0.0, 0, []))  # all labels known
+            return self._without_features(bag_data, _Result([], None, True, 0.0, 0, []))  # every label is known
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max)
         mixtures = [self._mixture(seed), self._mixture(seed + 1)]
@@ -348,8 +348,9 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
         return _Result(run.mixtures, fit, converged, change, n_iter, run.log_likelihoods)
 
     def _without_features(self, bag_data, res):
-        """The bag proportions as marginals: the features did not predict the
-        held-out bags' counts (the answer does not depend on EM's convergence)."""
+        """The bag proportions as marginals: every label is known, or the
+        features did not predict the held-out bags' counts (the answer does
+        not depend on EM's convergence)."""
         self.feature_signal_ = False
         self.mixtures_ = res.mixtures
         self.log_likelihood_, self.log_likelihoods_ = float("nan"), []
