@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 5;
+constexpr int kKernelAbi = 6;
 
 struct KernelTable {
     int abi;
@@ -35,8 +35,8 @@ struct KernelTable {
                          LloydState&);
     MStepResult (*m_step)(const Stats&, const double*, double, double, double);
     void (*precision_cholesky)(Cov, int64_t, int64_t, double*, double*, double, double*);
-    bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&);
-    void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, int);
+    bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&, const Exec&);
+    void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, double*, const Exec&);
 };
 
 // The table of this build's instruction set (defined in kernels.cpp).

@@ -324,11 +324,14 @@ void kmeans_lloyd_t(const Data& X, const double* sw, const double* shift, int64_
         }
         double moved = 0.0;
         for (int64_t k = 0; k < K; ++k) {
-            const double alpha = 1.0 / st.weights[size_t(k)];
+            // scikit-learn multiplies by 1 / weight; a subnormal weight's reciprocal
+            // overflows, and then the division gives the mean
+            const double w = st.weights[size_t(k)], alpha = 1.0 / w;
             double s = 0.0;
             for (int64_t i = 0; i < D; ++i) {
                 double& c = st.centers[size_t(k * D + i)];
-                const double updated = st.sums[size_t(k * D + i)] * alpha;
+                const double sum = st.sums[size_t(k * D + i)];
+                const double updated = std::isfinite(alpha) ? sum * alpha : sum / w;
                 s += (updated - c) * (updated - c);
                 c = updated;
             }

@@ -16,7 +16,9 @@ from ._em import DegenerateComponentWarning
 from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
-from ._llp import BeliefPropagationLabeler, LLPClassifier
+from ._llp import BeliefPropagationLabeler
+from ._llp_classifier import LLPClassifier
+from ._llp_em import GaussianMixtureLabeler
 from ._minibatch import MiniBatchGaussianMixture
 from .patch import patch_sklearn, unpatch_sklearn
 from ._student_t import MiniBatchStudentTMixture, StudentTMixture
@@ -28,6 +30,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureClassifier",
+    "GaussianMixtureLabeler",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
     "MiniBatchStudentTMixture",

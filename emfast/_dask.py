@@ -11,6 +11,7 @@ k-means++ fetch K rows. Scoring a dask array returns a lazy dask array.
 import numpy as np
 
 from ._data import ArrayData, Data, finite_stats, score_array
+from ._kmeans import average
 from ._native import core
 
 
@@ -287,7 +288,7 @@ class DaskData(Data):
             result.update(changed=int(sum(p["changed"] for p in parts)), sums=sums, weights=weights)
             if (weights == 0).any():
                 return dict(result, centers=centers, empty=True)
-            new = sums * (1.0 / weights)[:, None]
+            new = average(sums, weights)
             moved = float(np.sum(np.sqrt(np.sum((new - centers) ** 2, axis=1)) ** 2))
             centers = new
             if result["changed"] == 0:

@@ -69,14 +69,17 @@ def _relocate_empty(data, shift, result, labels):
     return sums, weights
 
 
-def _average(sums, weights):
+def average(sums, weights):
     """scikit-learn's _average_centers, in its order: an empty cluster takes the
-    heaviest one's row as it stands then (its mean if already averaged)."""
+    heaviest one's row as it stands then (its mean if already averaged). It
+    multiplies by 1 / weight; where that overflows (a subnormal weight), divides."""
     centers = sums.copy()
     heaviest = np.argmax(weights)
     for k in range(len(weights)):
         if weights[k] > 0:
-            centers[k] *= 1.0 / weights[k]
+            with np.errstate(over="ignore", divide="ignore"):
+                alpha = 1.0 / weights[k]
+            centers[k] = centers[k] * alpha if np.isfinite(alpha) else centers[k] / weights[k]
         else:
             centers[k] = centers[heaviest]
     return centers
@@ -95,7 +98,7 @@ def lloyd(data, centers, shift, max_iter, tol):
         # finish the iteration that left a cluster empty, as scikit-learn does
         old = result["centers"]
         sums, weights = _relocate_empty(data, shift, result, labels)
-        centers = _average(sums, weights)
+        centers = average(sums, weights)
         shift_total = float(np.sum(np.sqrt(np.sum((centers - old) ** 2, axis=1)) ** 2))
         if result["changed"] == 0:
             strict = True

@@ -120,7 +120,10 @@ def covariance_type(est):
 def assert_valid_mixture(est, X=None):
     """A fitted mixture: finite parameters, weights summing to 1, SPD covariances,
     and on X: probabilities in [0, 1] whose rows sum to 1, finite log-likelihoods,
-    labels in range, non-negative distances (never NaN)."""
+    labels in range, non-negative distances (never NaN).
+
+    The initial model of one sample per component (max_iter=0) keeps scikit-learn's
+    weights n_k / n, which sum to K / n: normalised here before the check."""
     cov = covariance_type(est)
     attrs = ["weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"]
     for name in attrs:
@@ -131,6 +134,8 @@ def assert_valid_mixture(est, X=None):
     K = weights.shape[0]
     D = est.means_.shape[1]
     tol = 1e-5 if est.weights_.dtype == np.float32 else 1e-10
+    if getattr(est, "max_iter", None) == 0 and getattr(est, "init_params", "") in ("k-means++", "random_from_data"):
+        weights = weights / weights.sum()
     assert (weights >= 0).all() and abs(weights.sum() - 1) < tol, weights
     covs = np.asarray(est.covariances_, dtype=np.float64)
     shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[cov]

@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -51,10 +52,22 @@ bp::BagFactor parse_factor(const std::string& s) {
     fail("bag_factor must be 'exact' or 'pairwise', got '" + s + "'");
 }
 
+// MemoryError before run() allocates more than this machine has.
+void check_bp_memory(int64_t n, int64_t nnz, const bp::Bags& bags, bp::BagFactor factor) {
+    const double bytes = bp::working_bytes(n, nnz, bags, factor);
+    const int64_t mem = emfast_py::physical_memory();
+    if (mem > 0 && bytes > double(mem))
+        emfast_py::fail_memory(
+            "belief propagation would need at least " + emfast_py::gib(int64_t(std::min(bytes, 9e18))) +
+            (factor == bp::BagFactor::Pairwise ? " (bag_factor='pairwise' stores |bag|^2 messages per bag)" : "") +
+            ", more than this machine's " + emfast_py::gib(mem) +
+            " of memory: use bag_factor='exact', fewer neighbours or fewer rows");
+}
+
 py::dict bp_run(const py::array& indptr, const py::array& indices, const py::array& sim, const py::array& bag_offsets,
                 const py::array& bag_members, const py::array& bag_counts, double similarity_weight,
                 double bag_weight, const std::string& bag_factor, int64_t max_iter, double damping, double tol,
-                int n_threads) {
+                int n_threads, const py::object& field) {
     auto ip = vector_arg<int64_t>(indptr, "indptr", -1, "int64");
     if (ip.shape(0) < 1) fail("indptr must have at least one entry");
     const int64_t n = ip.shape(0) - 1;
@@ -63,11 +76,16 @@ py::dict bp_run(const py::array& indptr, const py::array& indices, const py::arr
     auto ix = vector_arg<int64_t>(indices, "indices", nnz, "int64");
     auto sv = vector_arg<double>(sim, "similarities", nnz, "float64");
     BagArrays ba = as_bags(bag_offsets, bag_members, bag_counts, n);
+    py::array_t<double> fd;
     bp::Graph g;
     g.n = n;
     g.indptr = ip.data();
     g.indices = ix.data();
     g.sim = sv.data();
+    if (!field.is_none()) {
+        fd = vector_arg<double>(field.cast<py::array>(), "field", n, "float64");
+        g.field = fd.data();
+    }
     bp::Options opt;
     opt.similarity_weight = similarity_weight;
     opt.bag_weight = bag_weight;
@@ -75,12 +93,9 @@ py::dict bp_run(const py::array& indptr, const py::array& indices, const py::arr
     opt.max_iter = max_iter;
     opt.damping = damping;
     opt.tol = tol;
-    opt.n_threads = n_threads;
-    bp::Result r;
-    {
-        py::gil_scoped_release nogil;
-        r = kernels().bp_run(g, ba.bags, opt);
-    }
+    check_bp_memory(n, nnz, ba.bags, opt.bag_factor);
+    const emfast::Exec ex = emfast_py::python_exec(n_threads);
+    const bp::Result r = emfast_py::without_gil([&] { return kernels().bp_run(g, ba.bags, opt, ex); });
     py::array_t<double> marg(n);
     std::copy(r.marginals.begin(), r.marginals.end(), marg.mutable_data());
     py::dict d;
@@ -93,17 +108,22 @@ py::dict bp_run(const py::array& indptr, const py::array& indices, const py::arr
 
 py::array_t<double> bp_exact_bag_messages(const py::array& cavity, const py::array& bag_offsets,
                                           const py::array& bag_members, const py::array& bag_counts,
-                                          double bag_weight, int n_threads) {
+                                          double bag_weight, int n_threads, const py::object& log_partition) {
     auto cav = vector_arg<double>(cavity, "cavity", -1, "float64");
     const int64_t n = cav.shape(0);
     BagArrays ba = as_bags(bag_offsets, bag_members, bag_counts, n);
+    double* lz = nullptr;
+    py::array_t<double> lz_arr;
+    if (!log_partition.is_none()) {
+        lz_arr = vector_arg<double>(log_partition.cast<py::array>(), "log_partition", ba.bags.n_bags, "float64");
+        if (!lz_arr.writeable()) fail("log_partition must be writeable");
+        lz = lz_arr.mutable_data();
+    }
     py::array_t<double> out(n);
     double* o = out.mutable_data();
     const double* c = cav.data();
-    {
-        py::gil_scoped_release nogil;
-        kernels().bp_exact_bag_messages(ba.bags, n, bag_weight, c, o, n_threads);
-    }
+    const emfast::Exec ex = emfast_py::python_exec(n_threads);
+    emfast_py::without_gil([&] { kernels().bp_exact_bag_messages(ba.bags, n, bag_weight, c, o, lz, ex); });
     return out;
 }
 
@@ -113,8 +133,17 @@ void register_bp(py::module_& m) {
     m.def("bp_run", &bp_run, py::arg("indptr"), py::arg("indices"), py::arg("similarities"), py::arg("bag_offsets"),
           py::arg("bag_members"), py::arg("bag_counts"), py::arg("similarity_weight"), py::arg("bag_weight"),
           py::arg("bag_factor"), py::arg("max_iter"), py::arg("damping"), py::arg("tol"), py::arg("n_threads") = 0,
+          py::arg("field") = py::none(),
           "Loopy belief propagation for learning from label proportions; returns the marginals P(y_i = 1).");
     m.def("bp_exact_bag_messages", &bp_exact_bag_messages, py::arg("cavity"), py::arg("bag_offsets"),
           py::arg("bag_members"), py::arg("bag_counts"), py::arg("bag_weight"), py::arg("n_threads") = 0,
-          "Messages (log-odds) of the exact bag factors given every row's cavity log-odds.");
+          py::arg("log_partition") = py::none(),
+          "Messages (log-odds) of the exact bag factors given every row's cavity log-odds; log_partition "
+          "(float64, one per bag), when given, receives each bag's log sum_c psi(c) P(count = c).");
+    // the limits of the kernels, for the estimators' parameter checks
+    m.attr("BP_INF_LOG_ODDS") = bp::kInfLogOdds;
+    m.attr("BP_MAX_WEIGHT") = bp::kMaxWeight;
+    m.attr("BP_MAX_COUPLING") = bp::kMaxCoupling;
+    m.attr("BP_MAX_PAIRWISE_BAG") = bp::kMaxPairwiseBag;
+    m.attr("BP_MAX_ITER") = bp::kMaxIter;
 }

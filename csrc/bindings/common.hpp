@@ -4,7 +4,14 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <limits>
 #include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "../kernels.hpp"
 
@@ -13,6 +20,27 @@ namespace emfast_py {
 namespace py = pybind11;
 
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+[[noreturn]] inline void fail_memory(const std::string& msg) {
+    PyErr_SetString(PyExc_MemoryError, msg.c_str());
+    throw py::error_already_set();
+}
+
+// Physical memory in bytes (0 if unknown: only overflow is checked then).
+inline int64_t physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && int64_t(pages) <= std::numeric_limits<int64_t>::max() / int64_t(page))
+        return int64_t(pages) * int64_t(page);
+#endif
+    return 0;
+}
+
+inline std::string gib(int64_t bytes) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
+    return buf;
+}
 
 // The kernel table chosen at import (emfast._native); ImportError-like before.
 const emfast::KernelTable& kernels();

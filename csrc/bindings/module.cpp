@@ -12,10 +12,6 @@
 #include <stdexcept>
 #include <string>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#endif
-
 #include "../constants.hpp"
 #include "../core.hpp"
 #include "common.hpp"
@@ -27,6 +23,9 @@
 namespace py = pybind11;
 using emfast::Cov;
 using emfast_py::fail;
+using emfast_py::fail_memory;
+using emfast_py::gib;
+using emfast_py::physical_memory;
 using emfast_py::kernels;
 using emfast_py::python_exec;
 using emfast_py::without_gil;
@@ -73,27 +72,6 @@ int64_t checked_add(int64_t a, int64_t b, const char* what) {
     if (a < 0 || b < 0 || b > std::numeric_limits<int64_t>::max() - a)
         fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
     return a + b;
-}
-
-[[noreturn]] void fail_memory(const std::string& msg) {
-    PyErr_SetString(PyExc_MemoryError, msg.c_str());
-    throw py::error_already_set();
-}
-
-// Physical memory in bytes (0 if unknown: only overflow is checked then).
-int64_t physical_memory() {
-#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && page > 0 && int64_t(pages) <= std::numeric_limits<int64_t>::max() / int64_t(page))
-        return int64_t(pages) * int64_t(page);
-#endif
-    return 0;
-}
-
-std::string gib(int64_t bytes) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
-    return buf;
 }
 
 int threads_for(int n_threads) {
