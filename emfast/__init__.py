@@ -18,6 +18,7 @@ from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
+from ._selection import GaussianMixtureIC
 
 __version__ = _build_info.version
 
@@ -26,6 +27,7 @@ __all__ = [
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureClassifier",
+    "GaussianMixtureIC",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
     "get_config",

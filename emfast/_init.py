@@ -95,6 +95,17 @@ def initial_stats(data, *, n_components, covariance_type, init_params, random_st
     return stats_from_assignment(picked, cov, K, labels=np.arange(K, dtype=np.int32))
 
 
+def initial_model(stats, data, covariance_type, reg_covar, scale):
+    """(Params, largest jitter) of initial statistics: the M-step as scikit-learn
+    makes it at initialisation."""
+    fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
+    weights = (stats.s0 + _EPS10) / data.total_weight()
+    # scikit-learn leaves them summing to 1 + 10 eps K / n (K / n for one
+    # sample per component), which sample() and numpy's multinomial may refuse
+    fitted.weights = weights / weights.sum()
+    return fitted, float(np.max(jitters))
+
+
 def initial_parameters(data, *, n_components, covariance_type, init_params, reg_covar, random_state, inits,
                        scale):
     """(initial Params of a Gaussian mixture, largest jitter its covariances needed):
@@ -105,12 +116,7 @@ def initial_parameters(data, *, n_components, covariance_type, init_params, reg_
     if weights_init is None or means_init is None or precisions_init is None:
         stats = initial_stats(data, n_components=n_components, covariance_type=covariance_type,
                               init_params=init_params, random_state=random_state, scale=scale)
-        fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
-        jitter = float(np.max(jitters))
-        weights = (stats.s0 + _EPS10) / data.total_weight()
-        # scikit-learn leaves them summing to 1 + 10 eps K / n (K / n for one
-        # sample per component), which sample() and numpy's multinomial may refuse
-        fitted.weights = weights / weights.sum()
+        fitted, jitter = initial_model(stats, data, covariance_type, reg_covar, scale)
 
     weights = fitted.weights if weights_init is None else weights_init
     means = fitted.means if means_init is None else means_init

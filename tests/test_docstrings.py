@@ -60,6 +60,8 @@ def _fitted(name):
     counts = np.bincount(bags, weights=y)
     if name == "GaussianMixture":
         return emfast.GaussianMixture(2, random_state=0).fit(X)
+    if name == "GaussianMixtureIC":
+        return emfast.GaussianMixtureIC(max_components=3, covariance_type="all", random_state=0).fit(X)
     if name == "MiniBatchGaussianMixture":
         return emfast.MiniBatchGaussianMixture(2, batch_size=40, random_state=0).fit(X)
     if name == "GaussianMixtureClassifier":
