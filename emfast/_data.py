@@ -141,11 +141,15 @@ class ArrayData(Data):
         """The same data (not copied, the same shift), passed over with n_threads threads."""
         return ArrayData(self.X, self.sample_weight, self.shift, n_threads)
 
-    def em_pass(self, params, covariance_type, n_worst=0, hard=False):
+    def em_pass(self, params, covariance_type, n_worst=0, hard=False, groups=None):
+        """The fused pass; `groups` = (group of each row, int32, -1 for none; first
+        component of each group and the end, int64) restricts each row of a group to
+        that group's components (see emfast._core.em_pass)."""
         log_weights, means, prec_chol = params.native()
+        group, begin = (None, None) if groups is None else groups
         stats = core.em_pass(
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
-            self.shift, self.n_threads, n_worst, hard,
+            self.shift, self.n_threads, n_worst, hard, group, begin,
         )
         return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
 
