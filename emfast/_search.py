@@ -124,7 +124,8 @@ def split_initial(gm, scatter, k):
     lambda, direction v; for 'diag' and 'spherical' the axis of largest
     variance): means mu_k +- sqrt(2 lambda / pi) v, covariance
     S_k - (2 lambda / pi) v v^T with reg_covar added, in the form of the
-    covariance type ('tied' keeps its shared covariance), half the weight each.
+    covariance type ('tied': the shared covariance less w_k (2 lambda / pi) v v^T,
+    that of the halves pooled), half the weight each.
     The second half is appended."""
     cov = gm.covariance_type
     S = scatter[k]
@@ -136,8 +137,11 @@ def split_initial(gm, scatter, k):
     weights[k] = weights[-1] = weights[k] / 2
     means = np.vstack([gm.means_, gm.means_[k] + offset]).astype(np.float64)
     means[k] -= offset
-    if cov == "tied":
-        return weights, means, np.array(gm.precisions_, dtype=np.float64)
+    if cov == "tied":  # the pooled covariance of the halves: k's share along v taken out
+        shared = np.asarray(gm.covariances_, dtype=np.float64) - gm.weights_[k] * _HALF * lam * cut
+        if np.linalg.eigvalsh(shared)[0] <= 0:
+            shared = np.asarray(gm.covariances_, dtype=np.float64)
+        return weights, means, np.linalg.inv(shared)
     part = half.mean() if cov == "spherical" else half
     covariances = np.concatenate([np.asarray(gm.covariances_, dtype=np.float64), [part]])
     covariances[k] = part

@@ -52,9 +52,12 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
       one component split in two: the component of largest weight x volume,
       w_k sqrt(det S_k), where S_k is the covariance of the rows it is
       responsible for, is cut through its mean across its principal axis
-      (eigenvalue lambda, direction v): two halves of weight w_k / 2, means
+      (eigenvalue lambda, direction v; for 'diag' and 'spherical' the axis of
+      largest variance): two halves of weight w_k / 2, means
       mu_k +- sqrt(2 lambda / pi) v and covariance S_k - (2 lambda / pi) v v^T
-      (the moments of the two halves of a Gaussian). With ``n_init`` > 1 the
+      (the moments of the two halves of a Gaussian; 'tied' takes
+      w_k (2 lambda / pi) v v^T out of its shared covariance). S_k comes from
+      one E-step pass of the K - 1 model. With ``n_init`` > 1 the
       ``n_init`` largest components are tried and the split with the highest
       lower bound is kept. No k-means runs beyond ``min_components``, and EM
       starts next to a fixed point;
@@ -128,9 +131,9 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         'lower_bound', 'n_iter', 'converged', and 'mean_test_score' (minus the
         criterion, on the training data) with 'rank_test_score', so that code
         written for a GridSearchCV with a BIC scorer reads it unchanged.
-    weights_ : ndarray of shape (n_components_,)
+    weights_ : ndarray of shape (`n_components_`,)
         The selected mixture's weights.
-    means_ : ndarray of shape (n_components_, n_features)
+    means_ : ndarray of shape (`n_components_`, n_features)
         The selected mixture's means.
     covariances_ : ndarray
         The selected mixture's covariances (shaped as its covariance type's).
