@@ -118,15 +118,16 @@ def split_order(weights, scatter):
     return np.lexsort((-weights, -size))
 
 
-def split_initial(gm, scatter, k):
-    """(weights, means, precisions) of gm with component k replaced by the two
-    halves of a cut through its mean across its principal axis (eigenvalue
-    lambda, direction v; for 'diag' and 'spherical' the axis of largest
-    variance): means mu_k +- sqrt(2 lambda / pi) v, covariance
+def split_initial(gm, scatter, k, scale):
+    """(weights, means, precisions, jitter) of gm with component k replaced by
+    the two halves of a cut through its mean across its principal axis
+    (eigenvalue lambda, direction v; for 'diag' and 'spherical' the axis of
+    largest variance): means mu_k +- sqrt(2 lambda / pi) v, covariance
     S_k - (2 lambda / pi) v v^T with reg_covar added, in the form of the
     covariance type ('tied': the shared covariance less w_k (2 lambda / pi) v v^T,
-    that of the halves pooled), half the weight each.
-    The second half is appended."""
+    that of the halves pooled), half the weight each. The second half is
+    appended. A covariance that is not positive definite (reg_covar=0 on
+    degenerate data) gets the engine's smallest sufficient jitter."""
     cov = gm.covariance_type
     S = scatter[k]
     lam, v = _principal_axis(S)
@@ -137,18 +138,19 @@ def split_initial(gm, scatter, k):
     weights[k] = weights[-1] = weights[k] / 2
     means = np.vstack([gm.means_, gm.means_[k] + offset]).astype(np.float64)
     means[k] -= offset
+    covariances = np.array(gm.covariances_, dtype=np.float64)
     if cov == "tied":  # the pooled covariance of the halves: k's share along v taken out
-        shared = np.asarray(gm.covariances_, dtype=np.float64) - gm.weights_[k] * _HALF * lam * cut
-        if np.linalg.eigvalsh(shared)[0] <= 0:
-            shared = np.asarray(gm.covariances_, dtype=np.float64)
-        return weights, means, np.linalg.inv(shared)
-    part = half.mean() if cov == "spherical" else half
-    covariances = np.concatenate([np.asarray(gm.covariances_, dtype=np.float64), [part]])
-    covariances[k] = part
-    if cov != "full":
-        return weights, means, 1.0 / covariances
-    precisions = np.linalg.inv(covariances)
-    return weights, means, (precisions + np.swapaxes(precisions, 1, 2)) / 2
+        covariances -= gm.weights_[k] * _HALF * lam * cut
+    else:
+        part = half.mean() if cov == "spherical" else half
+        covariances = np.concatenate([covariances, [part]])
+        covariances[k] = part
+    _, chol, jitter = core.precision_cholesky(covariances, cov, scale)
+    precisions = {
+        "full": lambda: np.matmul(chol, np.swapaxes(chol, 1, 2)),
+        "tied": lambda: chol @ chol.T,
+    }.get(cov, lambda: chol**2)()
+    return weights, means, precisions, float(np.max(jitter))
 
 
 # ----------------------------------------------------------------- chains
@@ -179,12 +181,12 @@ class Chain:
         """The best of the n_init splits of gm (the largest components first)."""
         best = None
         for k in split_order(np.asarray(gm.weights_, dtype=np.float64), scatter)[: self.settings["n_init"]]:
-            w, m, p = split_initial(gm, scatter, k)
+            w, m, p, jitter = split_initial(gm, scatter, k, scale)
             grown = self.mixture(K, weights_init=w, means_init=m, precisions_init=p, n_init=1)
             # the initial model GaussianMixture makes of these *_init (they need no validation)
             prec_chol, covariances = params_from_precisions(p, self.covariance_type)
             start = Params.of(w, m, covariances, prec_chol)
-            grown, repairs = fit_candidate(grown, data, scale, [(start, Repairs())])
+            grown, repairs = fit_candidate(grown, data, scale, [(start, Repairs(jitter))])
             if best is None or grown.lower_bound_ > best[0].lower_bound_:
                 best = (grown, repairs)
         return best

@@ -125,7 +125,8 @@ def test_split_keeps_the_component_moments(cov):
     gm = GaussianMixture(2, covariance_type=cov, reg_covar=1e-3, random_state=0).fit(X)
     S = np.cov(np.random.RandomState(0).normal(size=(3, 50)))
     scatter = np.stack([S, S]) if cov == "full" else np.stack([np.diag(S)] * 2)
-    w, m, p = split_initial(gm, scatter, 1)
+    w, m, p, jitter = split_initial(gm, scatter, 1, 1.0)
+    assert jitter == 0
     np.testing.assert_array_equal(w, [gm.weights_[0], gm.weights_[1] / 2, gm.weights_[1] / 2])
     np.testing.assert_allclose((m[1] + m[2]) / 2, gm.means_[1], rtol=1e-12)
     np.testing.assert_allclose(p[1], p[2])
@@ -196,3 +197,29 @@ def test_warns_once_for_the_selected_model():
         warnings.simplefilter("always")
         GaussianMixtureIC(max_components=4, max_iter=1, random_state=0).fit(X)
     assert sum(issubclass(w.category, ConvergenceWarning) for w in caught) == 1
+
+
+DEGENERATE = {
+    "duplicated rows": lambda rng: np.repeat(rng.normal(size=(4, 3)), 10, axis=0),
+    "collinear": lambda rng: np.outer(rng.normal(size=60), [1.0, 2.0, -1.0]),
+    "constant column": lambda rng: np.c_[rng.normal(size=(60, 2)), np.ones(60)],
+    "1e8 scale": lambda rng: rng.normal(size=(60, 3)) * 1e8,
+}
+
+
+@pytest.mark.parametrize("reg_covar", [0.0, 1e-6])
+@pytest.mark.parametrize("name", list(DEGENERATE))
+def test_degenerate_data_gives_a_valid_selection(name, reg_covar):
+    """Splits of components without volume are repaired as GaussianMixture repairs
+    its covariances (jitter, with a DegenerateComponentWarning), never an exception."""
+    from reliability import assert_valid_mixture
+
+    X = DEGENERATE[name](np.random.RandomState(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GaussianMixtureIC(max_components=5, covariance_type="all", reg_covar=reg_covar,
+                                   random_state=0).fit(X)
+        again = clone(search.best_estimator_).fit(X)
+    assert np.isfinite(search.criteria_).all()
+    assert_valid_mixture(search.best_estimator_, X)
+    np.testing.assert_allclose(again.means_, search.means_, rtol=1e-7, atol=1e-7 * np.abs(X).max())

@@ -13,7 +13,6 @@ from sklearn.preprocessing import StandardScaler
 from emfast import GaussianMixture, GaussianMixtureClassifier
 from emfast._data import ArrayData
 from emfast._semisupervised import ClassModels, JointEM
-from emfast._stats import Params
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 
