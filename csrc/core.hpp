@@ -91,6 +91,16 @@ struct Stats {
         : cov(c), K(k), D(d), s0(size_t(k), 0.0), s1(size_t(k * d), 0.0), s2(size_t(s2_size(c, k, d)), 0.0) {}
 };
 
+// Rows restricted to a range of components (partially labelled data: each
+// class owns a contiguous range). Row i with group[i] = g >= 0 sees only the
+// components [begin[g], begin[g + 1]): the others take none of its
+// responsibility and no part of its likelihood. group[i] = -1: every component.
+// No group given (group == nullptr): no restriction.
+struct Groups {
+    const int32_t* group = nullptr;  // N
+    const int64_t* begin = nullptr;  // n_groups + 1, strictly increasing, within [0, K]
+};
+
 // The fused E-step + statistics pass (one EM iteration's pass over X).
 // Statistics are centred on the current means. With p.dofs (Student-t
 // components, not with `hard`), the statistics are those of the ECM
@@ -100,7 +110,7 @@ struct Stats {
 // the first), and loglik sums w * max_k log(pi_k N(x | k)): with identity
 // precisions and equal weights that is a k-means (Lloyd) step.
 void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, const Exec& ex,
-             int n_worst, bool hard, Stats& out);
+             int n_worst, bool hard, const Groups& groups, Stats& out);
 
 // A statistics pass with fixed responsibilities: hard `labels` (-1 = none) or
 // soft `resp` (N x K, the dtype of X, any strides); exactly one is given.

@@ -15,13 +15,14 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 6;
+constexpr int kKernelAbi = 7;
 
 struct KernelTable {
     int abi;
     const char* simd;  // the instruction set the table was compiled for
     size_t sizeof_stats, sizeof_exec;
-    void (*em_pass)(const Data&, const double*, const Params&, const double*, const Exec&, int, bool, Stats&);
+    void (*em_pass)(const Data&, const double*, const Params&, const double*, const Exec&, int, bool, const Groups&,
+                    Stats&);
     void (*fixed_pass)(const Data&, const double*, const Resp&, Cov, int64_t, const double*, const double*,
                        const Exec&, Stats&);
     void (*score_pass)(const Data&, const Params&, const double*, Score, void*, const Exec&);

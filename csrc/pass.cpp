@@ -259,6 +259,17 @@ template <class T> void weight_by_scale(const T* U, int64_t K, int64_t B, T* R, 
     }
 }
 
+// Rows of a group see only its components: the others' log-densities become -inf.
+template <class T> void restrict_to_groups(T* L, const Groups& g, int64_t r0, int64_t rows, int64_t B, int64_t K) {
+    constexpr T none = -std::numeric_limits<T>::infinity();
+    for (int64_t b = 0; b < rows; ++b) {
+        const int32_t c = g.group[r0 + b];
+        if (c < 0) continue;
+        for (int64_t k = 0; k < g.begin[c]; ++k) L[k * B + b] = none;
+        for (int64_t k = g.begin[c + 1]; k < K; ++k) L[k * B + b] = none;
+    }
+}
+
 template <class T, class Kernel> void chunk_log_density(const Model<T>& md, const T* xt, int64_t B, T* L) {
     if constexpr (std::is_same_v<Kernel, FullKernel<T>>)
         if (with_small_d(md.D(), [&](auto d) { small_log_density<T, d()>(md, xt, B, L); })) return;
@@ -316,7 +327,7 @@ template <class T> Chunk<T> load_chunk(const Data& X, const Model<T>& md, const 
 
 template <class T, class Kernel>
 void em_pass_t(const Data& X, const double* sw, const Params& p, const double* shift, const Exec& ex, int n_worst,
-               bool hard, Stats& out) {
+               bool hard, const Groups& groups, Stats& out) {
     const Model<T> md(p, shift);
     const Geometry g = make_geometry(X.n, p.D, p.K, p.cov);
     Acc total(p.cov, p.K, p.D, md.dims.Da, n_worst);
@@ -331,6 +342,7 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
         gather_weights(sw, r0, ch.rows, B, w);
         chunk_log_density<T, Kernel>(md, ch.xt, B, L);
         if (md.student) to_t_log_density(md, L, B, ws.U.data());
+        if (groups.group) restrict_to_groups(L, groups, r0, ch.rows, B, p.K);
         // mx: each row's largest weighted log-density, a lower bound of log p(x)
         // (equal to it for hard assignments); sums: the sums of exponentials
         T* mx = ws.rd.data();  // free until the statistics are accumulated
@@ -493,9 +505,9 @@ template <class F> void dispatch(bool is_float, Cov cov, F&& f) {
 }  // namespace
 
 void em_pass(const Data& X, const double* sample_weight, const Params& p, const double* shift, const Exec& ex,
-             int n_worst, bool hard, Stats& out) {
+             int n_worst, bool hard, const Groups& groups, Stats& out) {
     dispatch(X.is_float, p.cov, [&](auto t, auto k) {
-        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, ex, n_worst, hard, out);
+        em_pass_t<EMFAST_TYPES(t, k)>(X, sample_weight, p, shift, ex, n_worst, hard, groups, out);
     });
 }
 

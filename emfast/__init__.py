@@ -22,6 +22,7 @@ from ._llp_em import GaussianMixtureLabeler
 from ._minibatch import MiniBatchGaussianMixture
 from .patch import patch_sklearn, unpatch_sklearn
 from ._student_t import MiniBatchStudentTMixture, StudentTMixture
+from ._selection import GaussianMixtureIC
 
 __version__ = _build_info.version
 
@@ -31,6 +32,7 @@ __all__ = [
     "GaussianMixture",
     "GaussianMixtureClassifier",
     "GaussianMixtureLabeler",
+    "GaussianMixtureIC",
     "LLPClassifier",
     "MiniBatchGaussianMixture",
     "MiniBatchStudentTMixture",

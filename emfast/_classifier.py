@@ -29,6 +29,7 @@ from ._mixture import COVARIANCE_TYPES, INIT_PARAMS
 from ._stats import Params
 from ._validation import as_kernel_input, check_sample_weight, check_X
 from ._gaussian_mixture import GaussianMixture
+from ._semisupervised import fit_partially_labelled, unlabelled_rows
 from ._student_t import StudentTMixture
 
 
@@ -69,12 +70,35 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int, default=100
         The maximum number of EM iterations of each class's mixture.
     n_init : int, default=1
-        The number of initialisations of each class's mixture.
+        The number of initialisations of each class's mixture; with
+        unlabelled rows, also the number of seeded k-means starts of the EM
+        over all rows (the best is kept). Raise it for category discovery:
+        the number of new classes is only as good as the fits it compares.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'kmeans_sample'}, default='kmeans'
         How each class's mixture is initialised, as in
         :class:`GaussianMixture`.
     random_state : int, RandomState instance or None, default=None
         Seeds every class's initialisation.
+    unlabelled : int, str or None, default=None
+        The value of y that marks unlabelled rows, such as -1 (scikit-learn's
+        convention for semi-supervised learning). Those rows are fitted too:
+        the classes' mixtures are first fitted on the labelled rows, then one
+        EM runs over all rows, each labelled row shared among its class's
+        components only and each unlabelled row among every class's (see
+        :ref:`partial-labels`). The class priors are then those of the
+        unlabelled rows (a labelled row is modelled given its label), unless
+        ``priors`` is given. None: every value of y is a class (-1 included).
+    n_new_classes : int or 'auto', default=0
+        With ``unlabelled``: how many classes the unlabelled rows may hold
+        beyond those in y (category discovery). Each new class is one
+        Gaussian component fitted with the others by the same EM. 'auto'
+        tries 0 to ``max_new_classes`` new classes and keeps the number of
+        lowest BIC (of the labelled and unlabelled rows' likelihood). New
+        classes are labelled max(classes) + 1, + 2, ... when the labels are
+        numbers, 'new_0', 'new_1', ... otherwise.
+    max_new_classes : int, default=None
+        The most new classes ``n_new_classes='auto'`` tries; None: twice the
+        number of known classes.
 
     Attributes
     ----------
@@ -85,7 +109,13 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     mixtures_ : list of GaussianMixture or StudentTMixture
         The fitted mixture of each class, in the order of ``classes_``.
     n_iter_ : ndarray of shape (n_classes,)
-        The EM iterations of each class's mixture.
+        The EM iterations of each class's mixture (with unlabelled rows, of
+        the EM over all rows, the same for every class).
+    n_new_classes_ : int
+        The number of discovered classes (the last entries of ``classes_``).
+    new_classes_bic_ : ndarray of shape (max_new_classes + 1,)
+        With ``n_new_classes='auto'``: the BIC of each number of new classes
+        tried, from 0.
     n_features_in_ : int
         The number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -129,6 +159,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init_params": [StrOptions(set(INIT_PARAMS))],
         "random_state": ["random_state"],
+        "unlabelled": [None, Integral, str],
+        "n_new_classes": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "max_new_classes": [Interval(Integral, 0, None, closed="left"), None],
     }
 
     def __init__(
@@ -144,6 +177,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         n_init=1,
         init_params="kmeans",
         random_state=None,
+        unlabelled=None,
+        n_new_classes=0,
+        max_new_classes=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -155,6 +191,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self.n_init = n_init
         self.init_params = init_params
         self.random_state = random_state
+        self.unlabelled = unlabelled
+        self.n_new_classes = n_new_classes
+        self.max_new_classes = max_new_classes
 
     def fit(self, X, y, sample_weight=None):
         """Fit one mixture per class.
@@ -179,14 +218,24 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         X = as_kernel_input(X)
         check_classification_targets(y)
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        unlabelled = unlabelled_rows(y, self.unlabelled)
+        if unlabelled.any() and self.family != "gaussian":
+            raise ValueError("unlabelled rows (partially labelled fitting) need family='gaussian'")
+        if self.n_new_classes != 0 and (not unlabelled.any() or self.priors is not None):
+            raise ValueError(
+                "n_new_classes (category discovery) needs unlabelled rows (unlabelled=-1 marks rows "
+                "labelled -1) and priors=None (the new classes' priors are estimated)"
+            )
+        self.classes_, codes = np.unique(y[~unlabelled], return_inverse=True)
+        y_index = np.full(len(y), -1, dtype=np.int64)
+        y_index[~unlabelled] = codes.reshape(-1)
         n_classes = len(self.classes_)
         if n_classes < 2:
             raise ValueError(
                 "The number of classes has to be greater than one; got %d class" % n_classes
             )
         w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-        class_weight = np.bincount(y_index, weights=w, minlength=n_classes)
+        class_weight = np.bincount(y_index[~unlabelled], weights=w[~unlabelled], minlength=n_classes)
         if (class_weight <= 0).any():
             empty = self.classes_[np.flatnonzero(class_weight <= 0)[0]]
             raise ValueError(f"class {empty} has zero total sample weight; it cannot be modelled")
@@ -221,7 +270,17 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             mixture.fit(X[rows], sample_weight=None if sample_weight is None else sample_weight[rows])
             self.mixtures_.append(mixture)
         self.n_iter_ = np.array([m.n_iter_ for m in self.mixtures_])
+        self.n_new_classes_ = 0
+        if unlabelled.any():
+            fit_partially_labelled(self, X, sample_weight, y_index, self._new_class_candidates(n_classes))
         return self
+
+    def _new_class_candidates(self, n_classes):
+        """The numbers of new classes to try (category discovery)."""
+        if self.n_new_classes != "auto":
+            return [self.n_new_classes]
+        most = 2 * n_classes if self.max_new_classes is None else self.max_new_classes
+        return list(range(most + 1))
 
     # ------------------------------------------------------------- scores
 

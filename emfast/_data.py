@@ -124,29 +124,44 @@ class Data:
 
 
 class ArrayData(Data):
-    """A NumPy array (or np.memmap) of float32/float64 rows and their weights."""
+    """A NumPy array (or np.memmap) of float32/float64 rows and their weights.
 
-    def __init__(self, X, sample_weight=None, shift=None):
+    The passes use `n_threads` threads (0: the kernels' default, which follows
+    threadpoolctl and OMP_NUM_THREADS); fits running side by side in Python
+    threads share the cores out this way (emfast._selection).
+    """
+
+    def __init__(self, X, sample_weight=None, shift=None, n_threads=0):
         self.X = X
         self.sample_weight = sample_weight
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
+        self.n_threads = n_threads
         super().__init__(shift)
 
     def astype(self, dtype):
-        return ArrayData(self.X.astype(dtype), self.sample_weight)
+        return ArrayData(self.X.astype(dtype), self.sample_weight, n_threads=self.n_threads)
 
-    def em_pass(self, params, covariance_type, n_worst=0, hard=False):
+    def with_threads(self, n_threads):
+        """The same data (not copied, the same shift), passed over with n_threads threads."""
+        return ArrayData(self.X, self.sample_weight, self.shift, n_threads)
+
+    def em_pass(self, params, covariance_type, n_worst=0, hard=False, groups=None):
+        """The fused pass; `groups` = (group of each row, int32, -1 for none; first
+        component of each group and the end, int64) restricts each row of a group to
+        that group's components (see emfast._core.em_pass)."""
         log_weights, means, prec_chol = params.native()
+        group, begin = (None, None) if groups is None else groups
         stats = core.em_pass(
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
-            self.shift, 0, n_worst, hard, params.dofs,
+            self.shift, self.n_threads, n_worst, hard, params.dofs, group, begin,
         )
         return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
         """Statistics under fixed responsibilities: hard labels or soft resp."""
-        stats = core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift, 0)
+        stats = core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift,
+                                self.n_threads)
         return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
@@ -159,7 +174,8 @@ class ArrayData(Data):
             resp = np.asarray(random_state.uniform(size=(stop - start, n_components)), dtype=self.dtype)
             resp /= resp.sum(axis=1)[:, np.newaxis]
             sw = None if self.sample_weight is None else self.sample_weight[start:stop]
-            part = core.fixed_pass(self.X[start:stop], sw, None, resp, centers, covariance_type, shift, 0)
+            part = core.fixed_pass(self.X[start:stop], sw, None, resp, centers, covariance_type, shift,
+                                   self.n_threads)
             part = Stats.from_native(part, covariance_type)
             total = part if total is None else total + part
         return finite_stats(total, self.dtype)
@@ -180,13 +196,14 @@ class ArrayData(Data):
         return mean, float(np.mean(total / self.n_samples)), largest
 
     def kmeans_plusplus(self, n_clusters, first, draws, shift):
-        return core.kmeans_plusplus(self.X, self.sample_weight, shift, n_clusters, first, draws, 0)
+        return core.kmeans_plusplus(self.X, self.sample_weight, shift, n_clusters, first, draws, self.n_threads)
 
     def new_labels(self):
         return np.full(self.n_samples, -1, dtype=np.int32)
 
     def kmeans_lloyd(self, centers, labels, max_iter, tol, shift):
-        return core.kmeans_lloyd(self.X, self.sample_weight, shift, centers, labels, max_iter, tol, 0)
+        return core.kmeans_lloyd(self.X, self.sample_weight, shift, centers, labels, max_iter, tol,
+                                 self.n_threads)
 
     def distinct_labels(self, labels):
         return len(np.unique(labels))
@@ -210,11 +227,29 @@ class ArrayData(Data):
         return np.ascontiguousarray(self.X[: min(n, self.n_samples)], dtype=np.float64)
 
     def score(self, params, covariance_type, what):
-        return score_array(self.X, params, covariance_type, what)
+        return score_array(self.X, params, covariance_type, what, self.n_threads)
 
 
-def score_array(X, params, covariance_type, what):
+def training_data(estimator, X, sample_weight):
+    """The data object a fit runs on, validated as GaussianMixture.fit validates X
+    (n_features_in_ and feature_names_in_ set on the estimator): a Dask array
+    stays lazy, anything else becomes an ArrayData without a copy if possible."""
+    from sklearn.utils.validation import validate_data
+
+    from ._validation import as_kernel_input, check_sample_weight, is_dask_array
+
+    if is_dask_array(X):
+        from ._dask import DaskData
+
+        return DaskData.validated(estimator, X, sample_weight)
+    X = validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    X = as_kernel_input(X)
+    return ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
+
+
+def score_array(X, params, covariance_type, what, n_threads=0):
     """A read-only pass over the validated array X, with the overflow fix-up."""
     log_weights, means, prec_chol = params.native()
-    out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, 0, params.dofs)
+    out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, n_threads,
+                     params.dofs)
     return fix_overflowed(X, out, params, covariance_type, what)

@@ -8,22 +8,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
-from ._data import ArrayData, Float32Overflow
+from ._data import Float32Overflow, training_data
 from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
 from ._progress import Progress
-from ._validation import (
-    as_kernel_input,
-    blas_on_one_thread,
-    check_finite_model,
-    check_n_samples,
-    check_sample_weight,
-    is_dask_array,
-)
+from ._validation import blas_on_one_thread, check_finite_model, check_n_samples
 
 
 class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
@@ -302,14 +294,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
     def _fit(self, X, sample_weight):
         """Validate, then fit on the data object; returns the data object."""
         self._validate_params()
-        if is_dask_array(X):
-            from ._dask import DaskData
-
-            data = DaskData.validated(self, X, sample_weight)
-        else:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            X = as_kernel_input(X)
-            data = ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
+        data = training_data(self, X, sample_weight)
         check_n_samples(data.n_samples, self.n_components)
         # MemoryError now for a model that cannot be allocated, before any work
         core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)

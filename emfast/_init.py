@@ -106,6 +106,19 @@ def _tied_from_one_sample_per_component(data, stats, means, reg_covar, scale):
     return cov, prec_chol, float(np.max(jitter))
 
 
+def initial_model(stats, data, covariance_type, reg_covar, scale, one_sample_per_component=False):
+    """(Params, largest jitter) of initial statistics: the M-step as scikit-learn
+    makes it at initialisation (weights n_k / n, which sum to K / n when one sample
+    starts each component, and then its tied covariance)."""
+    fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
+    jitter = float(np.max(jitters))
+    fitted.weights = (stats.s0 + _EPS10) / data.total_weight()
+    if covariance_type == "tied" and one_sample_per_component:
+        fitted.covariances, fitted.precisions_cholesky, jitter = _tied_from_one_sample_per_component(
+            data, stats, fitted.means, reg_covar, scale)
+    return fitted, jitter
+
+
 def initial_parameters(data, *, n_components, covariance_type, init_params, reg_covar, random_state, inits,
                        scale):
     """(initial Params of a Gaussian mixture, largest jitter its covariances needed):
@@ -116,13 +129,8 @@ def initial_parameters(data, *, n_components, covariance_type, init_params, reg_
     if weights_init is None or means_init is None or precisions_init is None:
         stats = initial_stats(data, n_components=n_components, covariance_type=covariance_type,
                               init_params=init_params, random_state=random_state, scale=scale)
-        fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
-        jitter = float(np.max(jitters))
-        # scikit-learn's n_k / n: they sum to K / n when one sample starts each component
-        fitted.weights = (stats.s0 + _EPS10) / data.total_weight()
-        if covariance_type == "tied" and init_params in ("k-means++", "random_from_data"):
-            fitted.covariances, fitted.precisions_cholesky, jitter = _tied_from_one_sample_per_component(
-                data, stats, fitted.means, reg_covar, scale)
+        fitted, jitter = initial_model(stats, data, covariance_type, reg_covar, scale,
+                                       init_params in ("k-means++", "random_from_data"))
 
     weights = fitted.weights if weights_init is None else weights_init
     means = fitted.means if means_init is None else means_init

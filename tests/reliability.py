@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from emfast import GaussianMixture, MiniBatchGaussianMixture, MiniBatchStudentTMixture, StudentTMixture
+from emfast import GaussianMixture, GaussianMixtureIC, MiniBatchGaussianMixture, MiniBatchStudentTMixture, StudentTMixture
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -27,6 +27,9 @@ class EstimatorCase:
     id: str
     make: Callable  # **params -> emfast estimator
     reference: Optional[Callable] = None  # **params -> scikit-learn estimator (same API)
+    aliases: tuple = ()  # parameters that make() takes and translates (not the estimator's own)
+    # parameters validated otherwise than by the reference (renamed, or taking more values)
+    validated_otherwise: tuple = ()
 
     def __repr__(self):
         return self.id
@@ -66,6 +69,24 @@ def _minibatch_student_t(cov):
     )
 
 
+def _ic(cov):
+    # a search over one K and one covariance type is GaussianMixture(K, cov)'s fit
+    def make(n_components=1, **kw):
+        missing = sorted(set(kw) - set(GaussianMixtureIC().get_params()))
+        if missing:
+            pytest.skip(f"GaussianMixtureIC has no parameter {', '.join(missing)}")
+        return GaussianMixtureIC(min_components=n_components, max_components=n_components,
+                                 **{"covariance_type": cov, **kw})
+
+    return EstimatorCase(
+        id=f"GaussianMixtureIC-{cov}",
+        make=make,
+        reference=lambda **kw: SkGaussianMixture(**{"covariance_type": cov, **kw}),
+        aliases=("n_components",),
+        validated_otherwise=("n_components", "covariance_type"),
+    )
+
+
 # Add new estimators here (one entry per configuration worth testing).
 ESTIMATORS = (
     [_gm(cov) for cov in COV_TYPES]
@@ -73,6 +94,7 @@ ESTIMATORS = (
     + [_student_t(cov) for cov in COV_TYPES]
     # the online t's passes and M-step are the batch t's: two configurations cover its own steps
     + [_minibatch_student_t(cov) for cov in ("full", "diag")]
+    + [_ic(cov) for cov in COV_TYPES]
 )
 
 estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])
@@ -80,7 +102,7 @@ estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in
 
 def parameters(case):
     """The names of the estimator's constructor parameters."""
-    return set(case.make().get_params(deep=False))
+    return set(case.make().get_params(deep=False)) | set(case.aliases)
 
 
 def make_or_skip(case, **params):

@@ -131,6 +131,66 @@ def test_em_pass_matches_brute_force(variant_core, dtype, cov, D, weighted):
     np.testing.assert_array_equal(st["worst_row"], order)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("D", [2, 17])
+@pytest.mark.parametrize("hard", [False, True])
+def test_em_pass_with_groups_matches_brute_force(variant_core, dtype, cov, D, hard):
+    """Rows of a group see only that group's components (partially labelled data)."""
+    core = variant_core
+    rng = np.random.RandomState(D)
+    K, N = 6, 1003
+    params = random_params(rng, K, D, cov)
+    X = rng.normal(scale=2.0, size=(N, D)).astype(dtype)
+    w = rng.uniform(0, 2, size=N)
+    begin = np.array([0, 2, 3, 6], dtype=np.int64)  # groups own components 0-1, 2, 3-5
+    group = rng.randint(-1, 3, size=N).astype(np.int32)
+    log_w, means, pc = as_params(params).native()
+    st = core.em_pass(X, w, log_w, means, pc, cov, as_params(params).shift(dtype), 0, 2, hard,
+                      groups=group, group_begin=begin)
+
+    lp = brute_log_prob(X, params, cov)
+    owner = np.repeat(np.arange(3), np.diff(begin))
+    lp[(group[:, None] >= 0) & (owner[None, :] != group[:, None])] = -np.inf
+    lse = lp.max(axis=1) if hard else logsumexp(lp, axis=1)
+    resp = np.eye(K)[np.argmax(lp, axis=1)] if hard else np.exp(lp - lse[:, None])
+    s0, s1, s2 = brute_stats(X, w, resp, st["centers"], cov)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    close(st["loglik"], (w * lse).sum(), rtol)
+    close(st["s0"], s0, rtol)
+    close(st["s1"], s1, rtol * 10)
+    close(st["s2"], s2, rtol)
+    np.testing.assert_array_equal(st["worst_row"], np.lexsort((np.arange(N), lse))[:2])
+    # no groups given, or every row free: the plain pass
+    free = core.em_pass(X, w, log_w, means, pc, cov, as_params(params).shift(dtype), 0, 0, hard,
+                        groups=np.full(N, -1, np.int32), group_begin=begin)
+    plain = core.em_pass(X, w, log_w, means, pc, cov, as_params(params).shift(dtype), 0, 0, hard)
+    for key in ("s0", "s1", "s2", "loglik"):
+        np.testing.assert_array_equal(free[key], plain[key])
+
+
+@pytest.mark.parametrize(
+    "group, begin, message",
+    [
+        (np.zeros(10, np.int32), None, "both groups and group_begin"),
+        (np.zeros(10, np.int64), np.array([0, 2], np.int64), "int32"),
+        (np.zeros(9, np.int32), np.array([0, 2], np.int64), "shape"),
+        (np.full(10, 1, np.int32), np.array([0, 2], np.int64), "out of range"),
+        (np.full(10, -2, np.int32), np.array([0, 2], np.int64), "out of range"),
+        (np.zeros(10, np.int32), np.array([0, 2, 2], np.int64), "strictly increasing"),
+        (np.zeros(10, np.int32), np.array([0, 4], np.int64), "within"),
+    ],
+)
+def test_em_pass_groups_are_validated(group, begin, message):
+    from emfast._native import core
+
+    X = np.zeros((10, 2))
+    params = as_params(random_params(np.random.RandomState(0), 3, 2, "diag"))
+    log_w, means, pc = params.native()
+    with pytest.raises(ValueError, match=message):
+        core.em_pass(X, None, log_w, means, pc, "diag", np.zeros(2), 0, 0, False, groups=group, group_begin=begin)
+
+
 def test_vector_exp_and_log_are_accurate(variant_core):
     core = variant_core
     rng = np.random.default_rng(0)

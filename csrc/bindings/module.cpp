@@ -280,9 +280,38 @@ py::dict stats_to_dict(const emfast::Stats& s) {
     return d;
 }
 
+using I32 = py::array_t<int32_t, py::array::c_style>;
+using I64 = py::array_t<int64_t, py::array::c_style>;
+
+// groups (N, int32, -1 or a group) and group_begin (n_groups + 1, int64,
+// strictly increasing within [0, K]), both or neither (see emfast::Groups).
+emfast::Groups as_groups(const py::object& groups, const py::object& group_begin, int64_t N, int64_t K,
+                         I32& gkeep, I64& bkeep) {
+    emfast::Groups g;
+    if (groups.is_none() != group_begin.is_none()) fail("give both groups and group_begin, or neither");
+    if (groups.is_none()) return g;
+    if (!py::isinstance<I32>(groups) || !py::isinstance<I64>(group_begin))
+        fail("groups must be an int32 array and group_begin an int64 array");
+    gkeep = I32::ensure(groups);
+    bkeep = I64::ensure(group_begin);
+    if (!gkeep || gkeep.ndim() != 1 || gkeep.shape(0) != N) fail("groups must have shape (n_samples,)");
+    if (!bkeep || bkeep.ndim() != 1 || bkeep.shape(0) < 2) fail("group_begin must have shape (n_groups + 1,)");
+    const int64_t n_groups = bkeep.shape(0) - 1;
+    const int64_t* b = bkeep.data();
+    if (b[0] < 0 || b[n_groups] > K) fail("group_begin must lie within [0, n_components]");
+    for (int64_t i = 0; i < n_groups; ++i)
+        if (b[i] >= b[i + 1]) fail("group_begin must be strictly increasing (no empty group)");
+    const int32_t* r = gkeep.data();
+    for (int64_t i = 0; i < N; ++i)
+        if (r[i] < -1 || r[i] >= n_groups) fail("groups out of range");
+    g.group = r;
+    g.begin = b;
+    return g;
+}
+
 py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log_weights, const F64& means,
                  const F64& prec_chol, const std::string& cov, const F64& shift, int n_threads, int n_worst,
-                 bool hard, const py::object& dofs) {
+                 bool hard, const py::object& dofs, const py::object& groups, const py::object& group_begin) {
     const emfast::Data data = as_data(X);
     F64 wkeep;
     const double* w = as_weights(sample_weight, data.n, wkeep);
@@ -292,10 +321,13 @@ py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log
     check_shape(shift, {data.d}, "shift");
     check_finite(shift, "shift");
     if (n_worst < 0 || n_worst > 1 << 20) fail("n_worst out of range");
+    I32 gkeep;
+    I64 bkeep;
+    const emfast::Groups g = as_groups(groups, group_begin, data.n, pa.p.K, gkeep, bkeep);
     check_pass_memory(data.n, data.d, pa.p.K, pa.p.cov, 0, n_threads);
     emfast::Stats st;
     const emfast::Exec ex = python_exec(n_threads);
-    without_gil([&] { kernels().em_pass(data, w, pa.p, shift.data(), ex, n_worst, hard, st); });
+    without_gil([&] { kernels().em_pass(data, w, pa.p, shift.data(), ex, n_worst, hard, g, st); });
     return stats_to_dict(st);
 }
 
@@ -577,8 +609,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("em_pass", &em_pass, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
           py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           py::arg("n_worst") = 0, py::arg("hard") = false, py::arg("dofs") = py::none(),
+          py::arg("groups") = py::none(), py::arg("group_begin") = py::none(),
           "Fused E-step + sufficient statistics over X (hard: each row to its most probable component; "
-          "dofs: Student-t components with these degrees of freedom, and their ECM statistics).");
+          "dofs: Student-t components with these degrees of freedom, and their ECM statistics; "
+          "groups: rows restricted to their group's range of components).");
     m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
           py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           "Sufficient statistics of X under fixed responsibilities.");
