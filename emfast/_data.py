@@ -11,7 +11,7 @@ import numpy as np
 
 from ._native import core
 from ._overflow import fix_overflowed
-from ._stats import Stats, round_to
+from ._stats import Stats, nearest_zero, round_to
 
 # rows of random responsibilities drawn at a time for init_params='random'
 _RANDOM_CHUNK = 65536
@@ -53,10 +53,10 @@ class Data:
 
     @property
     def shift(self):
-        """A point near the data (the mean of its first rows), subtracted from every
-        row before the float arithmetic of the fitting passes."""
+        """A point near the data (from its first rows: emfast._stats.nearest_zero),
+        subtracted from every row before the float arithmetic of the fitting passes."""
         if self._shift is None:
-            self._shift = round_to(self.head(1024).mean(axis=0), self.dtype)
+            self._shift = nearest_zero(self.head(1024), self.dtype)
         return self._shift
 
     def total_weight(self):

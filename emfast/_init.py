@@ -12,7 +12,7 @@ from ._data import ArrayData
 from ._em import m_step
 from ._kmeans import kmeans_labels, kmeans_plusplus, kmeans_sample_stats
 from ._native import core
-from ._stats import Params, round_to
+from ._stats import Params, nearest_zero
 
 _EPS10 = core.WEIGHT_EPS  # added to every component's weight, as scikit-learn does
 
@@ -41,7 +41,7 @@ def stats_from_assignment(data, covariance_type, n_components, labels=None, resp
     first = fixed(centers, shift)
     nk = first.s0 + _EPS10
     means = first.centers + first.s1 / nk[:, None]
-    return fixed(means, round_to(nk @ means / nk.sum(), data.dtype))
+    return fixed(means, nearest_zero(means, data.dtype))
 
 
 def _one_sample_per_component(data, n_components, init_params, random_state):

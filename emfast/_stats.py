@@ -26,6 +26,20 @@ def round_to(v, dtype):
     return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
 
 
+def nearest_zero(points, dtype):
+    """The shift of a pass: per column, the entry of `points` (rows) of smallest
+    magnitude, rounded to dtype.
+
+    The kernels subtract it from every row and centre in the working type, so
+    (x - shift) must not lose what x - centre keeps: a shift no larger than the
+    rows' values never does, where a mean that one far row (1e153 among
+    N(0, 1) rows) or a far cluster pulls away would round the other rows' spread
+    away. A large common offset (1e8 + N(0, 1)) is still removed.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    return round_to(points[np.argmin(np.abs(points), axis=0), np.arange(points.shape[1])], dtype)
+
+
 @dataclasses.dataclass
 class Params:
     """A Gaussian mixture laid out as scikit-learn's attributes: float64 while
@@ -56,8 +70,10 @@ class Params:
         )
 
     def shift(self, dtype):
-        """A point near the data for this model: the mixture's mean, in dtype."""
-        return round_to(np.asarray(self.weights) @ np.asarray(self.means), dtype)
+        """A point near the data for this model (see nearest_zero): from the means
+        of the components of positive weight."""
+        means = np.asarray(self.means)[np.asarray(self.weights) > 0]
+        return nearest_zero(means if len(means) else self.means, dtype)
 
     def is_finite(self):
         return all(np.isfinite(a).all() for a in dataclasses.astuple(self))
