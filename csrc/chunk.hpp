@@ -16,7 +16,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <new>
 
@@ -230,11 +232,40 @@ inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, 
     }
 }
 
+// Element (r, i) of X, read byte-wise: valid at any address.
+template <class T> inline T element(const Data& X, int64_t r, int64_t i) {
+    T v;
+    std::memcpy(&v, static_cast<const unsigned char*>(X.ptr) + (r * X.row_stride + i * X.col_stride) * int64_t(sizeof(T)),
+                sizeof(T));
+    return v;
+}
+
+// gather_typed for X at an address that is not a multiple of T's size
+// (np.frombuffer(buf, offset=3), a memory map at an odd offset): each element
+// read byte-wise, with no copy of X; padding as gather_typed's.
+template <class T>
+inline void gather_unaligned(const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B, T* __restrict xt,
+                             T* __restrict xa, int64_t Da) {
+    const int64_t D = X.d;
+    for (int64_t i = 0; i < D; ++i) std::fill(xt + i * B + rows, xt + (i + 1) * B, T(0));
+    for (int64_t p = 0; p < rows; ++p)
+        for (int64_t i = 0; i < D; ++i) {
+            const T v = element<T>(X, r0 + p, i) - sh[i];
+            xt[i * B + p] = v;
+            if (xa) xa[p * Da + i] = v;
+        }
+    if (xa)
+        for (int64_t p = rows; p < B; ++p) std::fill(xa + p * Da, xa + p * Da + D, T(0));
+}
+
 // Rows [r0, r0 + rows) of X minus shift into xt (and xa if given). X has the
 // working type's dtype; sh is the shift in that type.
 template <class T>
 inline void gather(const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B, T* xt, T* xa, int64_t Da) {
-    gather_typed<T>(static_cast<const T*>(X.ptr), X, sh, r0, rows, B, xt, xa, Da);
+    if (reinterpret_cast<uintptr_t>(X.ptr) % alignof(T))
+        gather_unaligned<T>(X, sh, r0, rows, B, xt, xa, Da);
+    else
+        gather_typed<T>(static_cast<const T*>(X.ptr), X, sh, r0, rows, B, xt, xa, Da);
 }
 
 template <class T>

@@ -182,8 +182,7 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
     const Geometry g = kmeans_geometry(X, n_trials);
     const Buffer<T> sh = shift_in<T>(shift, D);
     auto row = [&](int64_t i, T* out) {  // row i, shifted, as the passes compute it
-        const T* x = static_cast<const T*>(X.ptr) + i * X.row_stride;
-        for (int64_t j = 0; j < D; ++j) out[j] = x[j * X.col_stride] - sh[j];
+        for (int64_t j = 0; j < D; ++j) out[j] = element<T>(X, i, j) - sh[j];
     };
     // each row's distance to its closest seed, padded to whole vectors
     Buffer<T> closest(round_up(n, Simd<T>::W));

@@ -122,15 +122,12 @@ def check_X(estimator, X, reset):
 
 
 def as_kernel_input(X):
-    """X as the kernels take it: float32/float64, element-aligned strides, no copy if possible."""
+    """X as the kernels take it: float32/float64 with strides of whole elements, no
+    copy if possible (at any address: the kernels read misaligned rows byte-wise)."""
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     item = X.dtype.itemsize
-    if (
-        X.strides[0] % item
-        or X.strides[1] % item
-        or X.ctypes.data % item
-    ):
+    if X.strides[0] % item or X.strides[1] % item:
         X = np.ascontiguousarray(X)
     return X
 

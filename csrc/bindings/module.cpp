@@ -167,7 +167,7 @@ template <class F> auto numerical(const char* what, F&& f) -> decltype(f()) {
     }
 }
 
-// X: a 2-D float32/float64 array, any element-aligned strides.
+// X: a 2-D float32/float64 array, strides whole numbers of elements, at any address.
 emfast::Data as_data(const Array& X) {
     if (X.ndim() != 2) fail("X must be a 2-D array");
     emfast::Data d;
@@ -179,10 +179,12 @@ emfast::Data as_data(const Array& X) {
     d.d = X.shape(1);
     if (d.n < 1 || d.d < 1) fail("X must have at least one row and one column");
     checked_mul(d.n, d.d, "X");
-    if (X.strides(0) % item || X.strides(1) % item) fail("X strides must be multiples of its item size");
-    if (reinterpret_cast<uintptr_t>(X.data()) % uintptr_t(item)) fail("X must be aligned");
-    d.row_stride = X.strides(0) / item;
-    d.col_stride = X.strides(1) / item;
+    // the stride of a dimension of length 1 is never used (NumPy may leave it arbitrary)
+    const int64_t rs = d.n == 1 ? 0 : X.strides(0), cs = d.d == 1 ? 0 : X.strides(1);
+    if (rs % item || cs % item) fail("X strides must be multiples of its item size");
+    // any address: the kernels read misaligned rows byte-wise (csrc/chunk.hpp gather)
+    d.row_stride = rs / item;
+    d.col_stride = cs / item;
     d.ptr = X.data();
     return d;
 }
