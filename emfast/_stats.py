@@ -149,15 +149,18 @@ class Stats:
         d = centers - self.centers
         s0, s1, s2 = self.s0, self.s1, self.s2
         cov = self.covariance_type
+        # S0 d d^T as (S0 d) d^T: a component without weight (S0 = 0) moved across
+        # the float range (d^2 beyond it) keeps S2 = 0, not NaN
+        s0d = s0[:, None] * d
         if cov in ("full", "tied"):
             cross = s1[:, :, None] * d[:, None, :]
-            delta = s0[:, None, None] * d[:, :, None] * d[:, None, :] - cross - np.swapaxes(cross, 1, 2)
+            delta = s0d[:, :, None] * d[:, None, :] - cross - np.swapaxes(cross, 1, 2)
             s2 = s2 + (delta if cov == "full" else delta.sum(axis=0))
         elif cov == "diag":
-            s2 = s2 - 2 * s1 * d + s0[:, None] * d**2
+            s2 = s2 - 2 * s1 * d + s0d * d
         else:
-            s2 = s2 - 2 * (s1 * d).sum(axis=1) + s0 * (d**2).sum(axis=1)
-        return dataclasses.replace(self, s1=s1 - s0[:, None] * d, s2=s2, centers=centers)
+            s2 = s2 - 2 * (s1 * d).sum(axis=1) + (s0d * d).sum(axis=1)
+        return dataclasses.replace(self, s1=s1 - s0d, s2=s2, centers=centers)
 
     def replace_components(self, components, other):
         """These statistics with the given components' taken from other (same centres)."""
