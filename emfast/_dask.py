@@ -10,7 +10,7 @@ k-means++ fetch K rows. Scoring a dask array returns a lazy dask array.
 
 import numpy as np
 
-from ._data import ArrayData, Data, finite_stats, score_array
+from ._data import ArrayData, Data, finite_stats, score_array, score_dtype
 from ._native import core
 
 
@@ -316,13 +316,14 @@ class DaskData(Data):
     def score(self, params, covariance_type, what):
         """A lazy dask array of per-sample outputs (the overflow fix-up included)."""
         K = params.n_components
+        dtype = score_dtype(self.dtype, params)
         if what in ("log_prob_norm", "predict"):
-            dtype = np.int64 if what == "predict" else self.dtype
+            dtype = np.int64 if what == "predict" else dtype
             return self.X.map_blocks(
                 _block_score, params, covariance_type, what,
                 dtype=dtype, drop_axis=1, meta=np.empty((0,), dtype=dtype),
             )
         return self.X.map_blocks(
             _block_score, params, covariance_type, what,
-            dtype=self.dtype, chunks=(self.X.chunks[0], (K,)), meta=np.empty((0, 0), dtype=self.dtype),
+            dtype=dtype, chunks=(self.X.chunks[0], (K,)), meta=np.empty((0, 0), dtype=dtype),
         )

@@ -202,8 +202,18 @@ class ArrayData(Data):
         return score_array(self.X, params, covariance_type, what)
 
 
+def score_dtype(X_dtype, params):
+    """The dtype X is scored in: float32 X under a float64 model (one float32 could
+    not hold) in float64, as scikit-learn's outputs are float64 there."""
+    if X_dtype == np.float32 and np.asarray(params.means).dtype != np.float32:
+        return np.dtype(np.float64)
+    return np.dtype(X_dtype)
+
+
 def score_array(X, params, covariance_type, what):
-    """A read-only pass over the validated array X, with the overflow fix-up."""
+    """A read-only pass over the validated array X (in score_dtype), with the
+    overflow fix-up."""
+    X = X.astype(score_dtype(X.dtype, params), copy=False)
     log_weights, means, prec_chol = params.native()
     out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, 0)
     return fix_overflowed(X, out, params, covariance_type, what)
