@@ -342,7 +342,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             The class of highest posterior probability, from ``classes_``.
         """
         # the argmax of decision_function's scores (the class of highest posterior)
-        return self.classes_[np.argmax(self._decision_scores(self._check_X(X)), axis=1)]
+        scores = self._decision_scores(self._check_X(X))
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def score_samples(self, X):
         """Compute log p(x) under the model of all classes.
