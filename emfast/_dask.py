@@ -10,7 +10,7 @@ k-means++ fetch K rows. Scoring a dask array returns a lazy dask array.
 
 import numpy as np
 
-from ._data import ArrayData, Data, finite_stats, score_array, score_dtype
+from ._data import RANDOM_CHUNK, ArrayData, Data, finite_stats, score_array, score_dtype
 from ._native import core
 
 
@@ -38,8 +38,9 @@ def _block_em_pass(X, w, offset, shift, params, covariance_type, n_worst, hard):
     return st
 
 
-def _block_random_pass(X, w, seed, n_components, centers, covariance_type, shift):
-    rng = np.random.RandomState(seed)
+def _block_random_pass(X, w, state, n_components, centers, covariance_type, shift):
+    rng = np.random.RandomState()
+    rng.set_state(state)
     return ArrayData(_block(X), w).random_resp_pass(rng, n_components, centers, covariance_type, shift)
 
 
@@ -180,13 +181,20 @@ class DaskData(Data):
         ])
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
-        """Random responsibilities, drawn on the workers from per-block seeds."""
+        """scikit-learn's random responsibilities, random_state.uniform(size=(n_samples,
+        K)) in row order as ArrayData draws them: each block draws its rows on its
+        worker from the generator's state at the block's first row, which the client
+        reaches by drawing (and dropping) the rows before it, a chunk at a time."""
         dask, _ = _import_dask()
-        seeds = random_state.randint(np.iinfo(np.int32).max, size=len(self.blocks))
+        states = []
+        for n in np.diff(self.offsets):
+            states.append(random_state.get_state())
+            for start in range(0, int(n), RANDOM_CHUNK):
+                random_state.uniform(size=(min(RANDOM_CHUNK, int(n) - start), n_components))
         f = dask.delayed(_block_random_pass, pure=True)
         return self._reduce([
-            f(b, w, int(s), n_components, centers, covariance_type, shift)
-            for b, w, s in zip(self.blocks, self.weight_blocks, seeds)
+            f(b, w, state, n_components, centers, covariance_type, shift)
+            for b, w, state in zip(self.blocks, self.weight_blocks, states)
         ])
 
     def take(self, rows):

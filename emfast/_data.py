@@ -14,7 +14,7 @@ from ._overflow import fix_overflowed
 from ._stats import Stats, nearest_zero, round_to
 
 # rows of random responsibilities drawn at a time for init_params='random'
-_RANDOM_CHUNK = 65536
+RANDOM_CHUNK = 65536
 
 
 class Float32Overflow(ArithmeticError):
@@ -149,8 +149,8 @@ class ArrayData(Data):
         (random_state.uniform(size=(n_samples, K)), normalised per row) without
         holding the (n_samples, K) array: a chunk of rows at a time."""
         total = None
-        for start in range(0, self.n_samples, _RANDOM_CHUNK):
-            stop = min(start + _RANDOM_CHUNK, self.n_samples)
+        for start in range(0, self.n_samples, RANDOM_CHUNK):
+            stop = min(start + RANDOM_CHUNK, self.n_samples)
             resp = np.asarray(random_state.uniform(size=(stop - start, n_components)), dtype=self.dtype)
             resp /= resp.sum(axis=1)[:, np.newaxis]
             sw = None if self.sample_weight is None else self.sample_weight[start:stop]
@@ -167,8 +167,8 @@ class ArrayData(Data):
     def column_mean_and_variance(self):
         mean = self.X.mean(axis=0)
         total = np.zeros(self.n_features)
-        for start in range(0, self.n_samples, _RANDOM_CHUNK):  # no copy of X
-            d = np.asarray(self.X[start : start + _RANDOM_CHUNK], dtype=np.float64) - mean
+        for start in range(0, self.n_samples, RANDOM_CHUNK):  # no copy of X
+            d = np.asarray(self.X[start : start + RANDOM_CHUNK], dtype=np.float64) - mean
             total += np.einsum("ij,ij->j", d, d)
         return mean, float(np.mean(total / self.n_samples))
 
@@ -188,8 +188,8 @@ class ArrayData(Data):
         centers = np.asarray(centers, dtype=self.dtype)
         shift = np.asarray(shift, dtype=self.dtype)
         out = np.empty(self.n_samples, dtype=self.dtype)
-        for start in range(0, self.n_samples, _RANDOM_CHUNK):
-            stop = start + _RANDOM_CHUNK
+        for start in range(0, self.n_samples, RANDOM_CHUNK):
+            stop = start + RANDOM_CHUNK
             out[start:stop] = (((self.X[start:stop] - shift) - centers[labels[start:stop]]) ** 2).sum(axis=1)
         return out
 
