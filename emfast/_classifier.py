@@ -24,7 +24,7 @@ from . import _overflow
 from ._data import score_array
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS
 from ._stats import Params
-from ._validation import as_kernel_input, check_sample_weight, check_X
+from ._validation import as_kernel_input, check_sample_weight, check_X, unchanged_on_error
 from ._gaussian_mixture import GaussianMixture
 
 # the most negative finite float64: where decision scores beyond the range stop
@@ -167,6 +167,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self : GaussianMixtureClassifier
             The fitted estimator.
         """
+        with unchanged_on_error(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        """fit's work (its state restored by the caller on error)."""
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         X = as_kernel_input(X)

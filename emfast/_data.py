@@ -17,6 +17,11 @@ from ._stats import Stats, nearest_zero, round_to
 RANDOM_CHUNK = 65536
 
 
+def chunk_rows(n_features):
+    """Rows of X to process at a time in NumPy: 4 MiB of float64 (at most RANDOM_CHUNK rows)."""
+    return max(1, min(RANDOM_CHUNK, (1 << 19) // max(n_features, 1)))
+
+
 class Float32Overflow(ArithmeticError):
     """float32 cannot hold this data's squared deviations: fit it in float64."""
 
@@ -167,8 +172,9 @@ class ArrayData(Data):
     def column_mean_and_variance(self):
         mean = self.X.mean(axis=0)
         total = np.zeros(self.n_features)
-        for start in range(0, self.n_samples, RANDOM_CHUNK):  # no copy of X
-            d = np.asarray(self.X[start : start + RANDOM_CHUNK], dtype=np.float64) - mean
+        step = chunk_rows(self.n_features)
+        for start in range(0, self.n_samples, step):  # no copy of X
+            d = np.asarray(self.X[start : start + step], dtype=np.float64) - mean
             total += np.einsum("ij,ij->j", d, d)
         return mean, float(np.mean(total / self.n_samples))
 
@@ -188,8 +194,9 @@ class ArrayData(Data):
         centers = np.asarray(centers, dtype=self.dtype)
         shift = np.asarray(shift, dtype=self.dtype)
         out = np.empty(self.n_samples, dtype=self.dtype)
-        for start in range(0, self.n_samples, RANDOM_CHUNK):
-            stop = start + RANDOM_CHUNK
+        step = chunk_rows(self.n_features)
+        for start in range(0, self.n_samples, step):
+            stop = start + step
             out[start:stop] = (((self.X[start:stop] - shift) - centers[labels[start:stop]]) ** 2).sum(axis=1)
         return out
 

@@ -12,8 +12,8 @@ from sklearn.utils.validation import validate_data
 from ._data import ArrayData, Float32Overflow
 from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
+from ._memory import check_fit_memory
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
-from ._native import core
 from ._validation import (
     as_kernel_input,
     blas_on_one_thread,
@@ -21,6 +21,7 @@ from ._validation import (
     check_n_samples,
     check_sample_weight,
     is_dask_array,
+    unchanged_on_error,
 )
 
 
@@ -257,7 +258,8 @@ class GaussianMixture(GaussianMixtureBase):
         self : GaussianMixture
             The fitted estimator.
         """
-        self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -280,7 +282,8 @@ class GaussianMixture(GaussianMixtureBase):
         labels : ndarray of shape (n_samples,)
             The most probable component of each sample.
         """
-        data = self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            data = self._fit(X, sample_weight)
         return data.score(self._fitted_params(), self.covariance_type, "predict")
 
     # ------------------------------------------------------------- fitting
@@ -297,8 +300,8 @@ class GaussianMixture(GaussianMixtureBase):
             X = as_kernel_input(X)
             data = ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
         check_n_samples(data.n_samples, self.n_components)
-        # MemoryError now for a model that cannot be allocated, before any work
-        core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
+        # MemoryError now for a fit that cannot be allocated, before any work
+        check_fit_memory(self, data)
         with blas_on_one_thread():
             try:
                 self._fit_data(data)

@@ -37,7 +37,10 @@ def nearest_zero(points, dtype):
     away. A large common offset (1e8 + N(0, 1)) is still removed.
     """
     points = np.asarray(points, dtype=np.float64)
-    return round_to(points[np.argmin(np.abs(points), axis=0), np.arange(points.shape[1])], dtype)
+    smallest = np.min(np.abs(points), axis=0)
+    # +smallest if the column holds it, else -smallest (reductions along the rows:
+    # fast for wide points, where an argmin down the columns is not)
+    return round_to(np.where((points == smallest).any(axis=0), smallest, -smallest), dtype)
 
 
 @dataclasses.dataclass

@@ -41,6 +41,21 @@ def blas_on_one_thread():
                 _blas_state["limiter"] = None
 
 
+@contextlib.contextmanager
+def unchanged_on_error(estimator):
+    """The estimator's attributes as they were before the block if it raises
+    (KeyboardInterrupt included): an interrupted or failed fit leaves a fitted
+    estimator fitted, and an unfitted one unfitted. Fitting replaces attributes,
+    never mutates them, so a shallow copy suffices."""
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
+
+
 def check_n_samples(n_samples, n_components, where=""):
     """ValueError unless there are at least as many samples as components (scikit-learn's message)."""
     if n_samples < n_components:

@@ -4,6 +4,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "../kernels.hpp"
@@ -13,6 +15,18 @@ namespace emfast_py {
 namespace py = pybind11;
 
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// Sizes in checked 64-bit arithmetic: ValueError rather than a wrapped size.
+inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+    if (a < 0 || b < 0 || (a > 0 && b > std::numeric_limits<int64_t>::max() / a))
+        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
+    return a * b;
+}
+inline int64_t checked_add(int64_t a, int64_t b, const char* what) {
+    if (a < 0 || b < 0 || b > std::numeric_limits<int64_t>::max() - a)
+        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
+    return a + b;
+}
 
 // The kernel table chosen at import (emfast._native); ImportError-like before.
 const emfast::KernelTable& kernels();
