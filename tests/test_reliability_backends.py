@@ -45,7 +45,7 @@ def inits(X, cov):
 def fit(case, X, w, **params):
     with warnings.catch_warnings(), dask.config.set(scheduler="synchronous"):
         warnings.simplefilter("ignore")
-        return case.make(n_components=K, random_state=0, max_iter=30, **params).fit(X, sample_weight=w)
+        return case.make(n_components=K, random_state=0, max_iter=10, **params).fit(X, sample_weight=w)
 
 
 def assert_same_model(a, b, rtol=1e-10):

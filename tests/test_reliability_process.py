@@ -40,7 +40,7 @@ _shared = {}
 def _fit_and_predict(_):
     """In a child: fit the case's estimator afresh and predict with the parent's model."""
     case, X, parent = _shared["case"], _shared["X"], _shared["est"]
-    est = quiet_fit(case, case.make(n_components=3, random_state=0, max_iter=10), X)
+    est = quiet_fit(case, case.make(n_components=3, random_state=0, max_iter=3), X)
     return est.predict(X), parent.predict_proba(X)
 
 
@@ -51,7 +51,7 @@ def fork_data():
 
 
 def _parent_run(case, X):
-    est = quiet_fit(case, case.make(n_components=3, random_state=0, max_iter=10), X)
+    est = quiet_fit(case, case.make(n_components=3, random_state=0, max_iter=3), X)
     _shared.update(case=case, X=X, est=est)
     return est.predict(X), est.predict_proba(X)
 
