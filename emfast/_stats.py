@@ -117,7 +117,9 @@ class Stats:
         return cls(covariance_type, w, np.zeros((K, D)), s2, params.means.copy(), 0.0, float(w.sum()))
 
     def is_finite(self):
-        return np.isfinite(self.loglik) and all(np.isfinite(a).all() for a in (self.s0, self.s1, self.s2))
+        # centres too: a float32 pass rounds a far centre (a means_init of 1e200) to inf
+        return np.isfinite(self.loglik) and all(
+            np.isfinite(a).all() for a in (self.s0, self.s1, self.s2, self.centers))
 
     def __add__(self, other):
         """Statistics of the union of two row sets (same centres)."""

@@ -6,7 +6,8 @@
 - Wide data is not overestimated: 10 x 1.2e6 diag (92 MiB) fits.
 - The limit is the tightest of physical memory, the cgroup's (v1 and v2) and
   RLIMIT_AS: a fit beyond RLIMIT_AS is a MemoryError before it starts.
-- The plan is within 25 % of the measured peak of a fit (Linux).
+- The plan is within 25 % of the measured peak of a fit (Linux; 30 % where the
+  worst case of k-means per row dominates, see PLAN_SHAPES).
 - emfast's sampled k-means (init_params='kmeans_sample') takes memory
   independent of the number of rows.
 """
@@ -68,9 +69,10 @@ def test_plan_counts_the_blocks_statistics():
 
 def test_wide_data_is_not_overestimated():
     N, D = 10, 1_200_000
-    plan = fit_plan(N, D, 2, "diag")
-    assert plan < 12 * N * D * 8  # X is 92 MiB; the plan a small multiple, not 27.8 GiB
-    assert core.plan_memory(N, D, 2, "diag") < 4 * N * D * 8
+    # X is 92 MiB; a pass copies its 10 rows twice, padded to 16 (the widest
+    # vector), besides the model and statistics: a small multiple, not 27.8 GiB
+    assert core.plan_memory(N, D, 2, "diag") < 6 * N * D * 8
+    assert fit_plan(N, D, 2, "diag") < 8 * N * D * 8
 
 
 @pytest.mark.slow
@@ -171,12 +173,20 @@ PEAK = """
 """
 
 
+# (shape, the most the plan may exceed the peak by). Where the k-means state per
+# row dominates (many rows, few features), the plan holds 20 bytes a row for the
+# relocation of empty clusters (each row's distance and its index in
+# argpartition, besides its label) where a fit that needs none peaks at
+# scikit-learn's first draw, 16 bytes a row: 25 % more, and a little.
+PLAN_SHAPES = [((3000, 300, 16, "full"), 1.25), ((1_000_000, 8, 4, "diag"), 1.3)]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="peak resident set size from /proc (Linux)")
-@pytest.mark.parametrize("shape", [(3000, 300, 16, "full"), (1_000_000, 8, 4, "diag")])
-def test_plan_is_within_a_quarter_of_the_measured_peak(shape):
+@pytest.mark.parametrize("shape, most", PLAN_SHAPES, ids=[str(s) for s, _ in PLAN_SHAPES])
+def test_plan_is_close_to_the_measured_peak(shape, most):
     r = run_python(PEAK.format(shape=shape))
-    assert 0.8 * r["peak"] <= r["plan"] <= 1.25 * r["peak"], r
+    assert 0.8 * r["peak"] <= r["plan"] <= most * r["peak"], r
 
 
 # ----------------------------------------------------------------- sampled k-means
