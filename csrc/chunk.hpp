@@ -16,12 +16,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <new>
 
 #include "constants.hpp"
 #include "core.hpp"
+#include "geometry.hpp"
 #include "simd.hpp"
 
 namespace emfast {
@@ -34,17 +37,19 @@ template <class T> class Buffer {
     explicit Buffer(int64_t n) { reset(n); }
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
-    Buffer(Buffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
-    ~Buffer() { std::free(p_); }
+    Buffer(Buffer&& o) noexcept : raw_(o.raw_), p_(o.p_), n_(o.n_) { o.raw_ = nullptr, o.p_ = nullptr, o.n_ = 0; }
+    ~Buffer() { std::free(raw_); }
+    // zeroed, 64-byte aligned; from calloc, whose large blocks are fresh pages
+    // that the OS zeroes as they are first touched: a wide buffer of which a
+    // pass uses little costs little
     void reset(int64_t n) {
-        std::free(p_);
-        p_ = nullptr;
+        std::free(raw_);
+        raw_ = nullptr, p_ = nullptr;
         n_ = n;
         if (n == 0) return;
-        size_t bytes = (size_t(n) * sizeof(T) + 63) / 64 * 64;
-        p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-        if (!p_) throw std::bad_alloc();
-        std::memset(p_, 0, bytes);
+        raw_ = std::calloc(size_t(n) * sizeof(T) + 64, 1);
+        if (!raw_) throw std::bad_alloc();
+        p_ = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw_) + 63) / 64 * 64);
     }
     T* data() { return p_; }
     const T* data() const { return p_; }
@@ -53,69 +58,14 @@ template <class T> class Buffer {
     int64_t size() const { return n_; }
 
    private:
+    void* raw_ = nullptr;
     T* p_ = nullptr;
     int64_t n_ = 0;
 };
 
-inline int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
-
-// ---------------------------------------------------------------- geometry
-
-// Fixed by (N, D, K, covariance type) only: never by the thread count or the
-// instruction set, so that results are the same whatever runs them.
-// Chunks are grouped into contiguous blocks; a block's statistics are summed
-// in chunk order by whichever thread takes it, and the blocks are added in
-// block order at the end. Threads never wait on each other inside a pass (a
-// thread the OS parks only delays the block it holds).
-struct Geometry {
-    int64_t n = 0, B = 0, n_chunks = 0, n_blocks = 0;
-    double work = 0.0;  // rough count of floating-point operations in a pass
-    int64_t chunk_begin(int64_t c) const { return c * B; }
-    int64_t chunk_rows(int64_t c) const { return std::min(B, n - c * B); }
-    int64_t block_begin(int64_t b) const { return b * n_chunks / n_blocks; }  // first chunk of block b
-};
-
-inline Geometry make_geometry(int64_t n, int64_t D, int64_t K, Cov cov) {
-    Geometry g;
-    g.n = n;
-    // keep the chunk's working set (two layouts of x, a centred copy, K
-    // log-densities) within about 256 KiB, i.e. in L2
-    int64_t B = kMaxChunkRows;
-    while (B > kMinChunkRows && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
-    g.B = B;
-    g.n_chunks = (n + B - 1) / B;
-    // blocks of at least 4 chunks, up to 64 of them (enough for 64 threads to
-    // balance), fewer when their statistics would take more than 16 MiB in all
-    const int64_t stats_bytes = 8 * (K * (D + 1) + s2_size(cov, K, round_up(D, 16))) + 1;
-    const int64_t by_memory = std::max<int64_t>(8, (16 << 20) / stats_bytes);
-    g.n_blocks = std::max<int64_t>(1, std::min({(g.n_chunks + 3) / 4, int64_t(64), by_memory}));
-    // multiply-adds per row, roughly: what decides whether threads pay off
-    const double per_row = cov == Cov::Full ? double(K) * D * (D + 1)
-                           : cov == Cov::Tied ? double(K) * D * (D + 1) / 2 + double(D) * D
-                                              : 4.0 * K * D;
-    g.work = double(n) * (per_row + 30.0 * K);
-    return g;
-}
-
-// Feature counts of the two layouts.
-template <class T> struct Dims {
-    int64_t D = 0;
-    int64_t Ds = 0;  // feature-major rows: D rounded up to 4 (the SoA tiles)
-    int64_t Da = 0;  // row-major row length: D rounded up to a whole vector
-    int64_t Dm = 0;  // padding of centres: max(Ds, Da)
-    bool row_major = false;  // whether chunks also get the row-major copy xa
-    bool scale_weights = false;  // whether chunks need the Student-t scale weights (Workspace::U)
-    Dims(int64_t d, Cov cov) : D(d), Ds(round_up(d, 4)), Da(round_up(d, Simd<T>::W)) {
-        Dm = std::max(Ds, Da);
-        // Full and tied statistics use rows when few rows carry a component
-        // (FullKernel::accumulate decides per component); diag and spherical
-        // only with several vectors per row and little padding (with one vector,
-        // the columns of xt do as well even when every row is summed).
-        if (cov == Cov::Full || cov == Cov::Tied)
-            row_major = d > 4;
-        else
-            row_major = 2 * Da <= 3 * D && Da >= 2 * Simd<T>::W;
-    }
+// Feature counts of the two layouts, for this instruction set's vectors.
+template <class T> struct Dims : Layout {
+    Dims(int64_t d, Cov cov) : Layout(d, cov, Simd<T>::W) {}
 };
 
 // ---------------------------------------------------------------- chunk copy
@@ -231,11 +181,40 @@ inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, 
     }
 }
 
+// Element (r, i) of X, read byte-wise: valid at any address.
+template <class T> inline T element(const Data& X, int64_t r, int64_t i) {
+    T v;
+    std::memcpy(&v, static_cast<const unsigned char*>(X.ptr) + (r * X.row_stride + i * X.col_stride) * int64_t(sizeof(T)),
+                sizeof(T));
+    return v;
+}
+
+// gather_typed for X at an address that is not a multiple of T's size
+// (np.frombuffer(buf, offset=3), a memory map at an odd offset): each element
+// read byte-wise, with no copy of X; padding as gather_typed's.
+template <class T>
+inline void gather_unaligned(const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B, T* __restrict xt,
+                             T* __restrict xa, int64_t Da) {
+    const int64_t D = X.d;
+    for (int64_t i = 0; i < D; ++i) std::fill(xt + i * B + rows, xt + (i + 1) * B, T(0));
+    for (int64_t p = 0; p < rows; ++p)
+        for (int64_t i = 0; i < D; ++i) {
+            const T v = element<T>(X, r0 + p, i) - sh[i];
+            xt[i * B + p] = v;
+            if (xa) xa[p * Da + i] = v;
+        }
+    if (xa)
+        for (int64_t p = rows; p < B; ++p) std::fill(xa + p * Da, xa + p * Da + D, T(0));
+}
+
 // Rows [r0, r0 + rows) of X minus shift into xt (and xa if given). X has the
 // working type's dtype; sh is the shift in that type.
 template <class T>
 inline void gather(const Data& X, const T* sh, int64_t r0, int64_t rows, int64_t B, T* xt, T* xa, int64_t Da) {
-    gather_typed<T>(static_cast<const T*>(X.ptr), X, sh, r0, rows, B, xt, xa, Da);
+    if (reinterpret_cast<uintptr_t>(X.ptr) % alignof(T))
+        gather_unaligned<T>(X, sh, r0, rows, B, xt, xa, Da);
+    else
+        gather_typed<T>(static_cast<const T*>(X.ptr), X, sh, r0, rows, B, xt, xa, Da);
 }
 
 template <class T>
@@ -367,13 +346,8 @@ struct Acc {
     std::vector<int64_t> worst_row;
 
     Acc(Cov c, int64_t k, int64_t d, int64_t da, int worst_cap)
-        : cov(c), K(k), D(d), Da(da), s0(size_t(k)), s1(size_t(k * da)), resp(size_t(k)), log_scale(size_t(k)) {
-        switch (c) {
-            case Cov::Full: s2.assign(size_t(k * da * da), 0.0); break;
-            case Cov::Tied: s2.assign(size_t(da * da), 0.0); break;
-            case Cov::Diag: s2.assign(size_t(k * da), 0.0); break;
-            case Cov::Spherical: s2.assign(size_t(k), 0.0); break;
-        }
+        : cov(c), K(k), D(d), Da(da), s0(size_t(k)), s1(size_t(k * da)), s2(size_t(s2_size(c, k, da))),
+          resp(size_t(k)), log_scale(size_t(k)) {
         worst_value.reserve(size_t(worst_cap) + 1);
         worst_row.reserve(size_t(worst_cap) + 1);
     }
@@ -388,15 +362,16 @@ struct Acc {
     }
 };
 
-// Per-thread scratch, allocated before the parallel region.
+// Per-thread scratch, allocated before the parallel region (sizes: geometry.hpp).
 template <class T> struct Workspace {
     Buffer<T> xt, xa, L, w, tot, d, rd, s1;
     Buffer<T> U;  // Student-t: K rows of B scale weights u, then K rows of log u - u + 1
     Buffer<int32_t> rows;
     Buffer<double> dbuf;
-    Workspace(const Dims<T>& dm, int64_t K, int64_t B)
-        : xt(dm.Ds * B), xa(dm.row_major ? B * dm.Da : 0), L(K * B), w(B), tot(B), d(dm.Dm * B),
-          rd(dm.Dm * B), s1(2 * dm.Dm), U(dm.scale_weights ? 2 * K * B : 0), rows(B), dbuf(dm.Dm) {}
+    Workspace(const Dims<T>& dm, int64_t K, int64_t B) : Workspace(workspace_size(dm, K, B)) {}
+    explicit Workspace(const WorkspaceSize& n)
+        : xt(n.xt), xa(n.xa), L(n.L), w(n.w), tot(n.tot), d(n.d), rd(n.rd), s1(n.s1), U(n.U), rows(n.rows),
+          dbuf(n.dbuf) {}
 };
 
 // One chunk as the kernels see it.
@@ -465,10 +440,12 @@ template <class T> inline void row_sums(const T* a, int64_t rows, int64_t B, dou
     for (int64_t i = 0; i < rows; ++i) {
         V s0 = {}, s1 = {};
         const T* ai = a + i * B;
-        for (int64_t v = 0; v < B; v += 2 * W) {
+        int64_t v = 0;
+        for (; v + 2 * W <= B; v += 2 * W) {
             s0 += vload<V>(ai + v);
             s1 += vload<V>(ai + v + W);
         }
+        if (v < B) s0 += vload<V>(ai + v);  // B is a whole number of vectors
         out[i] += double(hsum<T>(s0 + s1));
     }
 }

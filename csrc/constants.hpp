@@ -18,6 +18,9 @@ constexpr double kWeightEps = 10.0 * std::numeric_limits<double>::epsilon();
 // components, so that a chunk's working set stays in L2), at least kMinChunkRows.
 constexpr int64_t kMaxChunkRows = 256;
 constexpr int64_t kMinChunkRows = 64;
+// Chunks of fewer rows (X has fewer) are whole multiples of this: the widest
+// SIMD vector (16 floats), which every loop over a chunk's rows steps by.
+constexpr int64_t kRowQuantum = 16;
 
 // The smallest variance (Cholesky pivot) a model keeps: its precision (1e301)
 // and sums of up to 10^7 such products stay finite in float64. Below it, jitter.

@@ -142,7 +142,7 @@ struct MStepResult {
     std::vector<uint8_t> empty;       // per component: S0 below the threshold
 };
 MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold,
-                   double scale);
+                   double scale, const Exec& ex);
 
 // scikit-learn's KMeans(n_init=1) for init_params='kmeans' (csrc/kmeans.cpp).
 // Rows are centred on `shift` (the column means); centres are centred too.
@@ -179,8 +179,10 @@ void kmeans_lloyd(const Data& X, const double* sample_weight, const double* shif
 
 // precisions_cholesky_ from covariances_; a matrix that is not positive definite
 // gets the smallest jitter 10^j * 1e-10 * scale on its diagonal that makes it so.
+// Both run on the calling thread and poll ex (per column of each factorisation:
+// K D^3 work for full covariances), throwing Interrupted if it says stop.
 void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, double* prec_chol,
-                        double scale, double* jitter);
+                        double scale, double* jitter, const Exec& ex);
 
 
 }  // namespace emfast

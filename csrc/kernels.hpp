@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 7;
+constexpr int kKernelAbi = 8;
 
 struct KernelTable {
     int abi;
@@ -34,8 +34,8 @@ struct KernelTable {
                            double*);
     void (*kmeans_lloyd)(const Data&, const double*, const double*, int64_t, int64_t, double, int32_t*, const Exec&,
                          LloydState&);
-    MStepResult (*m_step)(const Stats&, const double*, double, double, double);
-    void (*precision_cholesky)(Cov, int64_t, int64_t, double*, double*, double, double*);
+    MStepResult (*m_step)(const Stats&, const double*, double, double, double, const Exec&);
+    void (*precision_cholesky)(Cov, int64_t, int64_t, double*, double*, double, double*, const Exec&);
     bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&, const Exec&);
     void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, double*, const Exec&);
 };

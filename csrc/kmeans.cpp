@@ -182,8 +182,7 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
     const Geometry g = kmeans_geometry(X, n_trials);
     const Buffer<T> sh = shift_in<T>(shift, D);
     auto row = [&](int64_t i, T* out) {  // row i, shifted, as the passes compute it
-        const T* x = static_cast<const T*>(X.ptr) + i * X.row_stride;
-        for (int64_t j = 0; j < D; ++j) out[j] = x[j * X.col_stride] - sh[j];
+        for (int64_t j = 0; j < D; ++j) out[j] = element<T>(X, i, j) - sh[j];
     };
     // each row's distance to its closest seed, padded to whole vectors
     Buffer<T> closest(round_up(n, Simd<T>::W));
@@ -280,15 +279,19 @@ int64_t assign_pass(const Data& X, const double* sw, const T* sh, const Geometry
                 const int32_t l = int32_t(lab[b - v]);
                 changed += labels[r0 + b] != l;
                 labels[r0 + b] = l;
-                if (!sums) continue;
-                const double w = double(ch.w[b]);
-                double* part = acc + (b % kCopies) * copy;
-                part[K * D + l] += w;
-                double* s = part + l * D;
-                for (int64_t i = 0; i < D; ++i) s[i] += w * double(ch.xt[i * B + b]);
             }
         }
         acc[width - 1] += double(changed);
+        if (!sums) return;
+        // each row into its label's sums, feature by feature: xt is read in order,
+        // and every sum still adds its rows in row order
+        const int32_t* lab = labels + r0;
+        for (int64_t b = 0; b < rows; ++b) acc[(b % kCopies) * copy + K * D + lab[b]] += double(ch.w[b]);
+        for (int64_t i = 0; i < D; ++i) {
+            const T* x = ch.xt.data() + i * B;
+            for (int64_t b = 0; b < rows; ++b)
+                acc[(b % kCopies) * copy + lab[b] * D + i] += double(ch.w[b]) * double(x[b]);
+        }
     });
     if (sums)
         for (int64_t j = 0; j < copy; ++j) {

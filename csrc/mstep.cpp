@@ -18,10 +18,11 @@ namespace {
 // of later pivots grows as earlier ones shrink (relative to their diagonal
 // entries), so the bound is divided by the smallest earlier ratio: a matrix
 // accepted here also factors in LAPACK's summation order.
-bool cholesky(const double* a, int64_t D, double* l) {
+bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
     double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
     const double eps_bound = tiny;
     for (int64_t j = 0; j < D; ++j) {
+        if (intr.check()) throw Interrupted();
         for (int64_t i = j; i < D; ++i) {
             double s = a[i * D + j];
             for (int64_t k = 0; k < j; ++k) s -= l[i * D + k] * l[j * D + k];
@@ -39,9 +40,10 @@ bool cholesky(const double* a, int64_t D, double* l) {
 }
 
 // P = L^-T (upper triangular), so that P P^T = (L L^T)^-1.
-void inverse_transpose(const double* l, int64_t D, double* p) {
+void inverse_transpose(const double* l, int64_t D, double* p, Interruption& intr) {
     // column c of L^-1 by forward substitution, stored as row c of P
     for (int64_t c = 0; c < D; ++c) {
+        if (intr.check()) throw Interrupted();
         double* row = p + c * D;
         for (int64_t i = 0; i < c; ++i) row[i] = 0.0;
         for (int64_t i = c; i < D; ++i) {
@@ -53,10 +55,10 @@ void inverse_transpose(const double* l, int64_t D, double* p) {
 }
 
 // Precision factor of one full matrix, with the smallest jitter that works.
-double full_precision(double* cov, int64_t D, double* prec, double scale) {
+double full_precision(double* cov, int64_t D, double* prec, double scale, Interruption& intr) {
     std::vector<double> l(static_cast<size_t>(D * D));
     double jitter = 0.0;
-    if (!cholesky(cov, D, l.data())) {
+    if (!cholesky(cov, D, l.data(), intr)) {
         // from the largest entry, not the trace: D times it makes any finite
         // matrix diagonally dominant, so the loop below always ends
         double largest = 0.0;
@@ -66,11 +68,11 @@ double full_precision(double* cov, int64_t D, double* prec, double scale) {
         for (int t = 0; t < 60; ++t, base *= 10.0) {
             for (int64_t i = 0; i < D; ++i) cov[i * D + i] += base - jitter;
             jitter = base;
-            if (cholesky(cov, D, l.data())) break;
+            if (cholesky(cov, D, l.data(), intr)) break;
             if (t == 59) throw std::runtime_error("could not regularise a covariance matrix (non-finite values?)");
         }
     }
-    inverse_transpose(l.data(), D, prec);
+    inverse_transpose(l.data(), D, prec, intr);
     return jitter;
 }
 
@@ -89,13 +91,14 @@ double scalar_precision(double* var, double* prec, double scale) {
 }  // namespace
 
 void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, double* prec_chol, double scale,
-                        double* jitter) {
+                        double* jitter, const Exec& ex) {
+    Interruption intr(ex);
     switch (cov) {
         case Cov::Full:
             for (int64_t k = 0; k < K; ++k)
-                jitter[k] = full_precision(covariances + k * D * D, D, prec_chol + k * D * D, scale);
+                jitter[k] = full_precision(covariances + k * D * D, D, prec_chol + k * D * D, scale, intr);
             break;
-        case Cov::Tied: jitter[0] = full_precision(covariances, D, prec_chol, scale); break;
+        case Cov::Tied: jitter[0] = full_precision(covariances, D, prec_chol, scale, intr); break;
         case Cov::Diag:
             for (int64_t k = 0; k < K; ++k) {
                 jitter[k] = 0.0;
@@ -110,7 +113,8 @@ void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, doub
     }
 }
 
-MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold, double scale) {
+MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold, double scale,
+                   const Exec& ex) {
     const int64_t K = st.K, D = st.D;
     const Cov cov = st.cov;
     MStepResult r;
@@ -194,7 +198,7 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
             }
             break;
     }
-    precision_cholesky(cov, K, D, r.covariances.data(), r.prec_chol.data(), scale, r.jitter.data());
+    precision_cholesky(cov, K, D, r.covariances.data(), r.prec_chol.data(), scale, r.jitter.data(), ex);
     return r;
 }
 

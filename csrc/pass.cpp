@@ -80,10 +80,12 @@ template <class T> Stats finish(const Model<T>& md, const Acc& a) {
             for (int64_t i = 0; i < D; ++i) mk[size_t(i)] = double(md.mean(k)[i]);
             double* s1 = out.s1.data() + k * D;
             const double s0 = out.s0[size_t(k)];
+            // grouped as m_i (S0 m_j - S1_j) - S1_i m_j: no intermediate
+            // beyond the terms' size (a lone far row has S1 ~ S0 m ~ sqrt(max))
             for (int64_t i = 0; i < D; ++i)
                 for (int64_t j = 0; j <= i; ++j)
                     out.s2[size_t(i * D + j)] +=
-                        -s1[i] * mk[size_t(j)] - mk[size_t(i)] * s1[j] + s0 * mk[size_t(i)] * mk[size_t(j)];
+                        mk[size_t(i)] * (s0 * mk[size_t(j)] - s1[j]) - s1[i] * mk[size_t(j)];
             for (int64_t i = 0; i < D; ++i) s1[i] -= s0 * mk[size_t(i)];
         }
     }

@@ -27,10 +27,13 @@ from . import _overflow
 from ._data import score_array
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS
 from ._stats import Params
-from ._validation import as_kernel_input, check_sample_weight, check_X
+from ._validation import as_kernel_input, check_sample_weight, check_X, unchanged_on_error
 from ._gaussian_mixture import GaussianMixture
 from ._semisupervised import fit_partially_labelled, unlabelled_rows
 from ._student_t import StudentTMixture
+
+# the most negative finite float64: where decision scores beyond the range stop
+_LOWEST = np.finfo(np.float64).min
 
 
 class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
@@ -213,6 +216,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self : GaussianMixtureClassifier
             The fitted estimator.
         """
+        with unchanged_on_error(self):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        """fit's work (its state restored by the caller on error)."""
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         X = as_kernel_input(X)
@@ -298,12 +306,13 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             jll[:, c] += log_priors[c]
         return jll
 
-    def _log_posterior(self, X):
+    def _log_posterior(self, X, jll=None):
         """(n_samples, n_classes) log P(c | x). A sample so far from every class that
         no joint log-likelihood is finite gets the limit, as GaussianMixture's
         responsibilities do: all classes' components as one mixture (weights
         prior_c pi_ck), scored without overflow (emfast._overflow)."""
-        jll = self._joint_log_likelihood(X)
+        if jll is None:
+            jll = self._joint_log_likelihood(X)
         with np.errstate(invalid="ignore"):
             out = jll - logsumexp(jll, axis=1, keepdims=True)
         lost = np.flatnonzero(~np.isfinite(jll).any(axis=1))
@@ -373,10 +382,29 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
             The joint log-likelihood log p(x, c) = log prior_c + log p(x | c)
             of each class; for two classes, the difference
-            log p(x, c1) - log p(x, c0).
+            log p(x, c1) - log p(x, c0). Always finite, and its argmax (for
+            two classes, its sign) is :meth:`predict`'s class: for a sample so
+            far from every class that log p(x, c) lies below the float range
+            for every c, the scores are the log posteriors log P(c | x) (which
+            differ from log p(x, c) by the same log p(x)); a score beyond the
+            float range is the largest finite float of its sign.
         """
-        jll = self._joint_log_likelihood(self._check_X(X))
-        return jll[:, 1] - jll[:, 0] if len(self.classes_) == 2 else jll
+        scores = self._decision_scores(self._check_X(X))
+        if len(self.classes_) == 2:
+            return np.clip(scores[:, 1] - scores[:, 0], _LOWEST, -_LOWEST)
+        return scores
+
+    def _decision_scores(self, X):
+        """decision_function's (n_samples, n_classes) scores, finite: the joint
+        log-likelihoods; for a sample so far from every class that none of them is
+        finite, its log posteriors instead (the joint log-likelihoods less one
+        log p(x) beyond the float range: the same differences between classes);
+        values below the float range at its most negative finite number."""
+        jll = self._joint_log_likelihood(X)
+        lost = ~np.isfinite(jll).any(axis=1)
+        if lost.any():
+            jll[lost] = self._log_posterior(X[lost], jll[lost])
+        return np.maximum(jll, _LOWEST)
 
     def predict(self, X):
         """Predict the most probable class of each sample.
@@ -391,8 +419,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             The class of highest posterior probability, from ``classes_``.
         """
-        log_posterior = self._log_posterior(self._check_X(X))
-        return self.classes_[np.argmax(log_posterior, axis=1)]
+        # the argmax of decision_function's scores (the class of highest posterior)
+        scores = self._decision_scores(self._check_X(X))
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def score_samples(self, X):
         """Compute log p(x) under the model of all classes.

@@ -10,7 +10,7 @@ k-means++ fetch K rows. Scoring a dask array returns a lazy dask array.
 
 import numpy as np
 
-from ._data import ArrayData, Data, finite_stats, score_array
+from ._data import RANDOM_CHUNK, ArrayData, Data, finite_stats, score_array, score_dtype
 from ._kmeans import average
 from ._native import core
 
@@ -39,8 +39,9 @@ def _block_em_pass(X, w, offset, shift, params, covariance_type, n_worst, hard):
     return st
 
 
-def _block_random_pass(X, w, seed, n_components, centers, covariance_type, shift):
-    rng = np.random.RandomState(seed)
+def _block_random_pass(X, w, state, n_components, centers, covariance_type, shift):
+    rng = np.random.RandomState()
+    rng.set_state(state)
     return ArrayData(_block(X), w).random_resp_pass(rng, n_components, centers, covariance_type, shift)
 
 
@@ -181,13 +182,20 @@ class DaskData(Data):
         ])
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
-        """Random responsibilities, drawn on the workers from per-block seeds."""
+        """scikit-learn's random responsibilities, random_state.uniform(size=(n_samples,
+        K)) in row order as ArrayData draws them: each block draws its rows on its
+        worker from the generator's state at the block's first row, which the client
+        reaches by drawing (and dropping) the rows before it, a chunk at a time."""
         dask, _ = _import_dask()
-        seeds = random_state.randint(np.iinfo(np.int32).max, size=len(self.blocks))
+        states = []
+        for n in np.diff(self.offsets):
+            states.append(random_state.get_state())
+            for start in range(0, int(n), RANDOM_CHUNK):
+                random_state.uniform(size=(min(RANDOM_CHUNK, int(n) - start), n_components))
         f = dask.delayed(_block_random_pass, pure=True)
         return self._reduce([
-            f(b, w, int(s), n_components, centers, covariance_type, shift)
-            for b, w, s in zip(self.blocks, self.weight_blocks, seeds)
+            f(b, w, state, n_components, centers, covariance_type, shift)
+            for b, w, state in zip(self.blocks, self.weight_blocks, states)
         ])
 
     def take(self, rows):
@@ -323,13 +331,14 @@ class DaskData(Data):
     def score(self, params, covariance_type, what):
         """A lazy dask array of per-sample outputs (the overflow fix-up included)."""
         K = params.n_components
+        dtype = score_dtype(self.dtype, params)
         if what in ("log_prob_norm", "predict"):
-            dtype = np.int64 if what == "predict" else self.dtype
+            dtype = np.int64 if what == "predict" else dtype
             return self.X.map_blocks(
                 _block_score, params, covariance_type, what,
                 dtype=dtype, drop_axis=1, meta=np.empty((0,), dtype=dtype),
             )
         return self.X.map_blocks(
             _block_score, params, covariance_type, what,
-            dtype=self.dtype, chunks=(self.X.chunks[0], (K,)), meta=np.empty((0, 0), dtype=self.dtype),
+            dtype=dtype, chunks=(self.X.chunks[0], (K,)), meta=np.empty((0, 0), dtype=dtype),
         )

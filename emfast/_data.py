@@ -11,10 +11,15 @@ import numpy as np
 
 from ._native import core
 from ._overflow import fix_overflowed
-from ._stats import Stats, round_to
+from ._stats import Stats, nearest_zero, round_to
 
 # rows of random responsibilities drawn at a time for init_params='random'
-_RANDOM_CHUNK = 65536
+RANDOM_CHUNK = 65536
+
+
+def chunk_rows(n_features):
+    """Rows of X to process at a time in NumPy: 4 MiB of float64 (at most RANDOM_CHUNK rows)."""
+    return max(1, min(RANDOM_CHUNK, (1 << 19) // max(n_features, 1)))
 
 
 class Float32Overflow(ArithmeticError):
@@ -53,10 +58,10 @@ class Data:
 
     @property
     def shift(self):
-        """A point near the data (the mean of its first rows), subtracted from every
-        row before the float arithmetic of the fitting passes."""
+        """A point near the data (from its first rows: emfast._stats.nearest_zero),
+        subtracted from every row before the float arithmetic of the fitting passes."""
         if self._shift is None:
-            self._shift = round_to(self.head(1024).mean(axis=0), self.dtype)
+            self._shift = nearest_zero(self.head(1024), self.dtype)
         return self._shift
 
     def total_weight(self):
@@ -169,8 +174,8 @@ class ArrayData(Data):
         (random_state.uniform(size=(n_samples, K)), normalised per row) without
         holding the (n_samples, K) array: a chunk of rows at a time."""
         total = None
-        for start in range(0, self.n_samples, _RANDOM_CHUNK):
-            stop = min(start + _RANDOM_CHUNK, self.n_samples)
+        for start in range(0, self.n_samples, RANDOM_CHUNK):
+            stop = min(start + RANDOM_CHUNK, self.n_samples)
             resp = np.asarray(random_state.uniform(size=(stop - start, n_components)), dtype=self.dtype)
             resp /= resp.sum(axis=1)[:, np.newaxis]
             sw = None if self.sample_weight is None else self.sample_weight[start:stop]
@@ -188,8 +193,9 @@ class ArrayData(Data):
     def column_mean_and_variance(self):
         mean = self.X.mean(axis=0)
         total, largest = np.zeros(self.n_features), 0.0
-        for start in range(0, self.n_samples, _RANDOM_CHUNK):  # no copy of X
-            d = np.asarray(self.X[start : start + _RANDOM_CHUNK], dtype=np.float64) - mean
+        step = chunk_rows(self.n_features)
+        for start in range(0, self.n_samples, step):  # no copy of X
+            d = np.asarray(self.X[start : start + step], dtype=np.float64) - mean
             d2 = d * d
             total += d2.sum(axis=0)
             largest = max(largest, float(d2.sum(axis=1).max()))
@@ -216,8 +222,9 @@ class ArrayData(Data):
         centers = np.asarray(centers, dtype=self.dtype)
         shift = np.asarray(shift, dtype=self.dtype)
         out = np.empty(self.n_samples, dtype=self.dtype)
-        for start in range(0, self.n_samples, _RANDOM_CHUNK):
-            stop = start + _RANDOM_CHUNK
+        step = chunk_rows(self.n_features)
+        for start in range(0, self.n_samples, step):
+            stop = start + step
             out[start:stop] = (((self.X[start:stop] - shift) - centers[labels[start:stop]]) ** 2).sum(axis=1)
         return out
 
@@ -247,8 +254,18 @@ def training_data(estimator, X, sample_weight):
     return ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
 
 
+def score_dtype(X_dtype, params):
+    """The dtype X is scored in: float32 X under a float64 model (one float32 could
+    not hold) in float64, as scikit-learn's outputs are float64 there."""
+    if X_dtype == np.float32 and np.asarray(params.means).dtype != np.float32:
+        return np.dtype(np.float64)
+    return np.dtype(X_dtype)
+
+
 def score_array(X, params, covariance_type, what, n_threads=0):
-    """A read-only pass over the validated array X, with the overflow fix-up."""
+    """A read-only pass over the validated array X (in score_dtype), with the
+    overflow fix-up."""
+    X = X.astype(score_dtype(X.dtype, params), copy=False)
     log_weights, means, prec_chol = params.native()
     out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, n_threads,
                      params.dofs)

@@ -12,10 +12,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._data import Float32Overflow, training_data
 from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
+from ._memory import check_fit_memory
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
-from ._native import core
 from ._progress import Progress
-from ._validation import blas_on_one_thread, check_finite_model, check_n_samples
+from ._validation import blas_on_one_thread, check_finite_model, check_n_samples, unchanged_on_error
 
 
 class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
@@ -263,7 +263,8 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self : GaussianMixture
             The fitted estimator.
         """
-        self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -286,7 +287,8 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         labels : ndarray of shape (n_samples,)
             The most probable component of each sample.
         """
-        data = self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            data = self._fit(X, sample_weight)
         return data.score(self._fitted_params(), self.covariance_type, "predict")
 
     # ------------------------------------------------------------- fitting
@@ -296,8 +298,8 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self._validate_params()
         data = training_data(self, X, sample_weight)
         check_n_samples(data.n_samples, self.n_components)
-        # MemoryError now for a model that cannot be allocated, before any work
-        core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
+        # MemoryError now for a fit that cannot be allocated, before any work
+        check_fit_memory(self, data)
         with blas_on_one_thread(), Progress(self, data.n_samples) as progress:
             try:
                 self._fit_data(data, progress)

@@ -12,7 +12,7 @@ from ._data import ArrayData
 from ._em import m_step
 from ._kmeans import kmeans_labels, kmeans_plusplus, kmeans_sample_stats
 from ._native import core
-from ._stats import Params, round_to
+from ._stats import Params, nearest_zero
 
 _EPS10 = core.WEIGHT_EPS  # added to every component's weight, as scikit-learn does
 
@@ -41,7 +41,7 @@ def stats_from_assignment(data, covariance_type, n_components, labels=None, resp
     first = fixed(centers, shift)
     nk = first.s0 + _EPS10
     means = first.centers + first.s1 / nk[:, None]
-    return fixed(means, round_to(nk @ means / nk.sum(), data.dtype))
+    return fixed(means, nearest_zero(means, data.dtype))
 
 
 def _one_sample_per_component(data, n_components, init_params, random_state):
@@ -113,6 +113,10 @@ def initial_model(stats, data, covariance_type, reg_covar, scale, one_sample_per
     fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
     jitter = float(np.max(jitters))
     fitted.weights = (stats.s0 + _EPS10) / data.total_weight()
+    if data.dtype == np.float32 and not one_sample_per_component:
+        # a float32 pass sums S0 to float32's precision: its total, not n, makes the
+        # weights sum to 1 (in float64 the two agree to rounding)
+        fitted.weights = fitted.weights / fitted.weights.sum()
     if covariance_type == "tied" and one_sample_per_component:
         fitted.covariances, fitted.precisions_cholesky, jitter = _tied_from_one_sample_per_component(
             data, stats, fitted.means, reg_covar, scale)

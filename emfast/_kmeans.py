@@ -43,7 +43,10 @@ def kmeans_plusplus(data, n_clusters, random_state, shift):
     drawing the same random numbers."""
     sw = np.ones(data.n_samples, dtype=data.dtype) if data.sample_weight is None else (
         np.asarray(data.sample_weight, dtype=data.dtype))
-    first = random_state.choice(data.n_samples, p=sw / sw.sum())
+    p = sw / sw.sum()
+    del sw  # N values fewer while choice holds p's cumulative sum
+    first = random_state.choice(data.n_samples, p=p)
+    del p
     draws = random_state.uniform(size=(n_clusters - 1, n_local_trials(n_clusters)))
     return data.kmeans_plusplus(n_clusters, int(first), draws, shift)
 
@@ -151,11 +154,23 @@ def _identity_params(centers, covariance_type):
     return Params(np.full(K, 1.0 / K), centers, precisions, precisions)
 
 
+def sample_rows(n, size, random_state):
+    """`size` distinct row indices out of n, sorted: a uniform random subset in
+    O(size) memory (no permutation of all n rows). Indices are drawn with
+    replacement and kept in the order they first appear until `size` differ."""
+    rows = np.empty(0, dtype=np.int64)
+    while len(rows) < size:
+        rows = np.concatenate([rows, random_state.randint(0, n, size=2 * (size - len(rows)) + 64)])
+        _, first = np.unique(rows, return_index=True)
+        rows = rows[np.sort(first)][:size]
+    return np.sort(rows)
+
+
 def _sample(data, n_components, random_state):
     """All rows, or a random sample of them: (the data to run Lloyd on, its rows in
     float64 for k-means++ seeding, their weights)."""
     n, size = data.n_samples, sample_size(n_components)
-    rows = np.arange(n) if n <= size else np.sort(random_state.choice(n, size, replace=False))
+    rows = np.arange(n) if n <= size else sample_rows(n, size, random_state)
     X, w = data.take(rows)
     return (data if n <= size else ArrayData(np.ascontiguousarray(X, dtype=data.dtype), w)), X, w
 

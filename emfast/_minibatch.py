@@ -25,10 +25,17 @@ from sklearn.utils.validation import validate_data
 from ._data import ArrayData, Float32Overflow
 from ._em import Repairs, maximise
 from ._init import initial_parameters
+from ._memory import check_fit_memory, stats_bytes
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
-from ._native import core
 from ._stats import Stats
-from ._validation import as_kernel_input, blas_on_one_thread, check_n_samples, check_sample_weight, check_X
+from ._validation import (
+    as_kernel_input,
+    blas_on_one_thread,
+    check_n_samples,
+    check_sample_weight,
+    check_X,
+    unchanged_on_error,
+)
 
 
 class MiniBatchGaussianMixture(GaussianMixtureBase):
@@ -235,20 +242,8 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self : MiniBatchGaussianMixture
             The updated estimator.
         """
-        first = not hasattr(self, "n_steps_")
-        if first:
-            self._validate_params()
-        X = check_X(self, X, reset=first)
-        sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        if first:
-            # MemoryError now for a model that cannot be allocated, before initialising
-            core.plan_memory(X.shape[0], X.shape[1], self.n_components, self.covariance_type)
-            with blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
-                repairs = self._update(X, sample_weight)
-        else:
-            repairs = self._update(X, sample_weight)
-        repairs.warn(self.reg_covar)
-        return self
+        with unchanged_on_error(self):
+            return self._partial_fit(X, sample_weight)
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit by passes over shuffled mini-batches of X.
@@ -271,6 +266,29 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self : MiniBatchGaussianMixture
             The fitted estimator.
         """
+        with unchanged_on_error(self):
+            return self._fit(X, sample_weight)
+
+    def _partial_fit(self, X, sample_weight):
+        """partial_fit's work (its state restored by the caller on error)."""
+        first = not hasattr(self, "n_steps_")
+        if first:
+            self._validate_params()
+        X = check_X(self, X, reset=first)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        if first:
+            # MemoryError now for a model that cannot be allocated, before initialising
+            # (and the statistics that later steps blend)
+            check_fit_memory(self, ArrayData(X), extra=stats_bytes(self.covariance_type, self.n_components, X.shape[1]))
+            with blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
+                repairs = self._update(X, sample_weight)
+        else:
+            repairs = self._update(X, sample_weight)
+        repairs.warn(self.reg_covar)
+        return self
+
+    def _fit(self, X, sample_weight):
+        """fit's work (its state restored by the caller on error)."""
         self._validate_params()
         for attr in ("n_steps_", "_stats"):
             if hasattr(self, attr):
@@ -283,8 +301,11 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         # a mini-batch must hold at least n_components rows to initialise from
         batch = max(min(self.batch_size, n_samples), self.n_components)
         # MemoryError now for a model that cannot be allocated, before any batch is
-        # copied or the model initialised
-        core.plan_memory(batch, X.shape[1], self.n_components, self.covariance_type)
+        # copied or the model initialised: a pass's order of the rows, a batch's copy
+        # and the blended statistics besides a fit on one batch
+        K, D = self.n_components, X.shape[1]
+        extra = 8 * n_samples + batch * D * X.dtype.itemsize + stats_bytes(self.covariance_type, K, D)
+        check_fit_memory(self, ArrayData(X), n_samples=batch, extra=extra)
         with blas_on_one_thread():
             return self._fit_passes(X, sample_weight, batch)
 

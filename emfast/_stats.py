@@ -29,6 +29,23 @@ def round_to(v, dtype):
     return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
 
 
+def nearest_zero(points, dtype):
+    """The shift of a pass: per column, the entry of `points` (rows) of smallest
+    magnitude, rounded to dtype.
+
+    The kernels subtract it from every row and centre in the working type, so
+    (x - shift) must not lose what x - centre keeps: a shift no larger than the
+    rows' values never does, where a mean that one far row (1e153 among
+    N(0, 1) rows) or a far cluster pulls away would round the other rows' spread
+    away. A large common offset (1e8 + N(0, 1)) is still removed.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    smallest = np.min(np.abs(points), axis=0)
+    # +smallest if the column holds it, else -smallest (reductions along the rows:
+    # fast for wide points, where an argmin down the columns is not)
+    return round_to(np.where((points == smallest).any(axis=0), smallest, -smallest), dtype)
+
+
 @dataclasses.dataclass
 class Params:
     """A Gaussian mixture laid out as scikit-learn's attributes: float64 while
@@ -63,8 +80,10 @@ class Params:
         )
 
     def shift(self, dtype):
-        """A point near the data for this model: the mixture's mean, in dtype."""
-        return round_to(np.asarray(self.weights) @ np.asarray(self.means), dtype)
+        """A point near the data for this model (see nearest_zero): from the means
+        of the components of positive weight."""
+        means = np.asarray(self.means)[np.asarray(self.weights) > 0]
+        return nearest_zero(means if len(means) else self.means, dtype)
 
     def is_finite(self):
         return all(np.isfinite(a).all() for a in dataclasses.astuple(self) if a is not None)
@@ -112,7 +131,9 @@ class Stats:
         return cls(covariance_type, w, np.zeros((K, D)), s2, params.means.copy(), 0.0, float(w.sum()))
 
     def is_finite(self):
-        return np.isfinite(self.loglik) and all(np.isfinite(getattr(self, k)).all() for k in self._additive())
+        # centres too: a float32 pass rounds a far centre (a means_init of 1e200) to inf
+        return np.isfinite(self.loglik) and all(
+            np.isfinite(a).all() for a in (self.s0, self.s1, self.s2, self.centers))
 
     def __add__(self, other):
         """Statistics of the union of two row sets (same centres)."""
@@ -147,15 +168,18 @@ class Stats:
         d = centers - self.centers
         s0, s1, s2 = self.s0, self.s1, self.s2
         cov = self.covariance_type
+        # S0 d d^T as (S0 d) d^T: a component without weight (S0 = 0) moved across
+        # the float range (d^2 beyond it) keeps S2 = 0, not NaN
+        s0d = s0[:, None] * d
         if cov in ("full", "tied"):
             cross = s1[:, :, None] * d[:, None, :]
-            delta = s0[:, None, None] * d[:, :, None] * d[:, None, :] - cross - np.swapaxes(cross, 1, 2)
+            delta = s0d[:, :, None] * d[:, None, :] - cross - np.swapaxes(cross, 1, 2)
             s2 = s2 + (delta if cov == "full" else delta.sum(axis=0))
         elif cov == "diag":
-            s2 = s2 - 2 * s1 * d + s0[:, None] * d**2
+            s2 = s2 - 2 * s1 * d + s0d * d
         else:
-            s2 = s2 - 2 * (s1 * d).sum(axis=1) + s0 * (d**2).sum(axis=1)
-        return dataclasses.replace(self, s1=s1 - s0[:, None] * d, s2=s2, centers=centers)
+            s2 = s2 - 2 * (s1 * d).sum(axis=1) + (s0d * d).sum(axis=1)
+        return dataclasses.replace(self, s1=s1 - s0d, s2=s2, centers=centers)
 
     def replace_components(self, components, other):
         """These statistics with the given components' taken from other (same centres)."""

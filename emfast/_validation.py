@@ -41,6 +41,21 @@ def blas_on_one_thread():
                 _blas_state["limiter"] = None
 
 
+@contextlib.contextmanager
+def unchanged_on_error(estimator):
+    """The estimator's attributes as they were before the block if it raises
+    (KeyboardInterrupt included): an interrupted or failed fit leaves a fitted
+    estimator fitted, and an unfitted one unfitted. Fitting replaces attributes,
+    never mutates them, so a shallow copy suffices."""
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
+
+
 def check_n_samples(n_samples, n_components, where=""):
     """ValueError unless there are at least as many samples as components (scikit-learn's message)."""
     if n_samples < n_components:
@@ -122,15 +137,12 @@ def check_X(estimator, X, reset):
 
 
 def as_kernel_input(X):
-    """X as the kernels take it: float32/float64, element-aligned strides, no copy if possible."""
+    """X as the kernels take it: float32/float64 with strides of whole elements, no
+    copy if possible (at any address: the kernels read misaligned rows byte-wise)."""
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     item = X.dtype.itemsize
-    if (
-        X.strides[0] % item
-        or X.strides[1] % item
-        or X.ctypes.data % item
-    ):
+    if X.strides[0] % item or X.strides[1] % item:
         X = np.ascontiguousarray(X)
     return X
 

@@ -3,7 +3,11 @@
 Every public estimator of emfast is listed in ESTIMATORS; the reliability tests
 are parametrized over that list, so a new estimator is covered by adding one
 entry. Methods an estimator does not have (partial_fit, mahalanobis, ...) are
-skipped with ``require(est, name)``.
+skipped with ``require(est, name)``. Tests of the mixture API (weights_,
+means_, ...) run over MIXTURES (``estimator_cases``), those of any estimator
+over ESTIMATORS (``every_estimator``), fitting through ``case.fit`` (which gives
+a classifier its labels). BeliefPropagationLabeler and LLPClassifier are not
+listed yet: they are being rewritten.
 """
 
 import dataclasses
@@ -15,7 +19,14 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from emfast import GaussianMixture, GaussianMixtureIC, MiniBatchGaussianMixture, MiniBatchStudentTMixture, StudentTMixture
+from emfast import (
+    GaussianMixture,
+    GaussianMixtureClassifier,
+    GaussianMixtureIC,
+    MiniBatchGaussianMixture,
+    MiniBatchStudentTMixture,
+    StudentTMixture,
+)
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -30,9 +41,20 @@ class EstimatorCase:
     aliases: tuple = ()  # parameters that make() takes and translates (not the estimator's own)
     # parameters validated otherwise than by the reference (renamed, or taking more values)
     validated_otherwise: tuple = ()
+    supervised: bool = False  # fit(X, y): labels_for(X) are its y
+    dask_fit: bool = False  # fit takes a Dask array
 
     def __repr__(self):
         return self.id
+
+    def fit(self, est, X, **kwargs):
+        """est.fit(X, **kwargs), with labels_for(X) as y for a classifier."""
+        return est.fit(X, labels_for(X), **kwargs) if self.supervised else est.fit(X, **kwargs)
+
+
+def labels_for(X):
+    """Two classes, alternating rows: each holds half of any X."""
+    return np.arange(np.shape(X)[0]) % 2
 
 
 def _gm(cov):
@@ -40,6 +62,7 @@ def _gm(cov):
         id=f"GaussianMixture-{cov}",
         make=lambda **kw: GaussianMixture(**{"covariance_type": cov, **kw}),
         reference=lambda **kw: SkGaussianMixture(**{"covariance_type": cov, **kw}),
+        dask_fit=True,
     )
 
 
@@ -87,8 +110,17 @@ def _ic(cov):
     )
 
 
+
+def _classifier(cov):
+    return EstimatorCase(
+        id=f"GaussianMixtureClassifier-{cov}",
+        make=lambda **kw: GaussianMixtureClassifier(**{"covariance_type": cov, **kw}),
+        supervised=True,
+    )
+
+
 # Add new estimators here (one entry per configuration worth testing).
-ESTIMATORS = (
+MIXTURES = (
     [_gm(cov) for cov in COV_TYPES]
     + [_minibatch(cov) for cov in COV_TYPES]
     + [_student_t(cov) for cov in COV_TYPES]
@@ -96,8 +128,10 @@ ESTIMATORS = (
     + [_minibatch_student_t(cov) for cov in ("full", "diag")]
     + [_ic(cov) for cov in COV_TYPES]
 )
+ESTIMATORS = MIXTURES + [_classifier(cov) for cov in COV_TYPES]
 
-estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])
+estimator_cases = pytest.mark.parametrize("case", MIXTURES, ids=[c.id for c in MIXTURES])
+every_estimator = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])
 
 
 def parameters(case):

@@ -1,7 +1,8 @@
-"""Reliability of GaussianMixtureClassifier (which takes y, so it is not in
-tests/reliability.py's ESTIMATORS): inputs never modified, bad input is a clear
-error, degenerate classes give a valid model, thread count and pickling change
-nothing."""
+"""Reliability of GaussianMixtureClassifier beyond what the suite checks for every
+estimator in tests/reliability.py's ESTIMATORS: inputs never modified, bad input
+is a clear error, degenerate classes give a valid model, thread count and
+pickling change nothing, and its decision scores are finite and agree with
+predict for every finite input."""
 
 import pickle
 import warnings
@@ -116,6 +117,34 @@ def test_points_far_from_every_class_get_finite_probabilities(family):
     assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
     assert (est.mahalanobis_score(far) > 1e10).all()
     assert set(est.predict(far)) <= set(est.classes_)
+
+
+FAR = np.array([[1e6, 0.0, 0.0], [-1e150, 1e150, 0.0], [0.0, 0.0, 1e300], [1e300, 1e300, 1e300],
+                [-1e300, -1e300, -1e300], [0.0, 0.0, 0.0], [8.0, 8.0, 8.0], [1e154, 0.0, -1e154]])
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_decision_function_is_finite_and_agrees_with_predict(cov, n_classes):
+    X, y = labelled()
+    if n_classes == 3:
+        X, y = np.r_[X, blobs(100, 3, 1, seed=9) - 8.0], np.r_[y, np.full(100, 2)]
+    est = fit_quietly(GaussianMixtureClassifier(2, covariance_type=cov, random_state=0), X, y)
+    Z = np.r_[X[:20], FAR]
+    scores = est.decision_function(Z)
+    assert np.isfinite(scores).all()
+    predicted = est.predict(Z)
+    if n_classes == 2:
+        np.testing.assert_array_equal(est.classes_[(scores > 0).astype(int)], predicted)
+    else:
+        np.testing.assert_array_equal(est.classes_[np.argmax(scores, axis=1)], predicted)
+    # where the joint log-likelihoods are finite they are the scores
+    jll = est._joint_log_likelihood(Z)
+    exact = np.isfinite(jll).all(axis=1)
+    expected = jll[exact, 1] - jll[exact, 0] if n_classes == 2 else jll[exact]
+    np.testing.assert_array_equal(scores[exact], expected)
+    # and the classes are those of the highest posterior probability
+    np.testing.assert_array_equal(predicted, est.classes_[np.argmax(est.predict_proba(Z), axis=1)])
 
 
 def test_zero_prior_class_is_never_predicted():

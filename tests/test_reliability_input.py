@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from reliability import ESTIMATORS, estimator_cases, first_line, make_or_skip, require, takes_sample_weight
+from reliability import MIXTURES, estimator_cases, first_line, make_or_skip, require, takes_sample_weight
 from sklearn.exceptions import NotFittedError
 
 RNG = np.random.RandomState(0)
@@ -242,7 +242,7 @@ PREDICT_METHODS = ["predict", "predict_proba", "score_samples", "score", "bic", 
 def fitted():
     """emfast and scikit-learn models fitted on X, per estimator case."""
     out = {}
-    for case in ESTIMATORS:
+    for case in MIXTURES:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out[case.id] = (

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common.hpp"
+#include "memory.hpp"
 
 namespace py = pybind11;
 using emfast_py::fail;
@@ -52,16 +53,19 @@ bp::BagFactor parse_factor(const std::string& s) {
     fail("bag_factor must be 'exact' or 'pairwise', got '" + s + "'");
 }
 
-// MemoryError before run() allocates more than this machine has.
+// MemoryError before run() allocates more than this process may use.
 void check_bp_memory(int64_t n, int64_t nnz, const bp::Bags& bags, bp::BagFactor factor) {
     const double bytes = bp::working_bytes(n, nnz, bags, factor);
-    const int64_t mem = emfast_py::physical_memory();
-    if (mem > 0 && bytes > double(mem))
-        emfast_py::fail_memory(
+    const int64_t limit = emfast_py::memory_limit();
+    if (limit > 0 && bytes > double(limit)) {
+        const std::string msg =
             "belief propagation would need at least " + emfast_py::gib(int64_t(std::min(bytes, 9e18))) +
             (factor == bp::BagFactor::Pairwise ? " (bag_factor='pairwise' stores |bag|^2 messages per bag)" : "") +
-            ", more than this machine's " + emfast_py::gib(mem) +
-            " of memory: use bag_factor='exact', fewer neighbours or fewer rows");
+            ", more than the " + emfast_py::gib(limit) +
+            " this process may use: use bag_factor='exact', fewer neighbours or fewer rows";
+        PyErr_SetString(PyExc_MemoryError, msg.c_str());
+        throw py::error_already_set();
+    }
 }
 
 py::dict bp_run(const py::array& indptr, const py::array& indices, const py::array& sim, const py::array& bag_offsets,

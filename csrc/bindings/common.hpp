@@ -5,7 +5,6 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -21,25 +20,16 @@ namespace py = pybind11;
 
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-[[noreturn]] inline void fail_memory(const std::string& msg) {
-    PyErr_SetString(PyExc_MemoryError, msg.c_str());
-    throw py::error_already_set();
+// Sizes in checked 64-bit arithmetic: ValueError rather than a wrapped size.
+inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+    if (a < 0 || b < 0 || (a > 0 && b > std::numeric_limits<int64_t>::max() / a))
+        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
+    return a * b;
 }
-
-// Physical memory in bytes (0 if unknown: only overflow is checked then).
-inline int64_t physical_memory() {
-#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && page > 0 && int64_t(pages) <= std::numeric_limits<int64_t>::max() / int64_t(page))
-        return int64_t(pages) * int64_t(page);
-#endif
-    return 0;
-}
-
-inline std::string gib(int64_t bytes) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.3g GiB", double(bytes) / double(int64_t(1) << 30));
-    return buf;
+inline int64_t checked_add(int64_t a, int64_t b, const char* what) {
+    if (a < 0 || b < 0 || b > std::numeric_limits<int64_t>::max() - a)
+        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
+    return a + b;
 }
 
 // The kernel table chosen at import (emfast._native); ImportError-like before.

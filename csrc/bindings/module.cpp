@@ -12,9 +12,11 @@
 #include <stdexcept>
 #include <string>
 
+
 #include "../constants.hpp"
 #include "../core.hpp"
 #include "common.hpp"
+#include "memory.hpp"
 
 #ifndef EMFAST_COMPILER
 #define EMFAST_COMPILER "unknown"
@@ -23,15 +25,17 @@
 namespace py = pybind11;
 using emfast::Cov;
 using emfast_py::fail;
-using emfast_py::fail_memory;
-using emfast_py::gib;
-using emfast_py::physical_memory;
 using emfast_py::kernels;
 using emfast_py::python_exec;
 using emfast_py::without_gil;
+using emfast_py::Call;
+using emfast_py::check_call;
+using emfast_py::checked_add;
+using emfast_py::checked_mul;
 using Array = py::array;
 using F64 = py::array_t<double, py::array::c_style>;
-void register_bp(py::module_& m);  // csrc/bindings/bp.cpp
+void register_bp(py::module_& m);      // csrc/bindings/bp.cpp
+void register_memory(py::module_& m);  // csrc/bindings/memory.cpp
 
 namespace {
 
@@ -55,73 +59,7 @@ int float_size(const py::dtype& dt) {
     return dt.itemsize() == 4 || dt.itemsize() == 8 ? int(dt.itemsize()) : 0;
 }
 
-// ---------------------------------------------------------------- sizes
-//
-// Every size is computed in checked 64-bit arithmetic, and what a call will
-// allocate is compared with the machine's memory before anything is allocated:
-// an absurd request is a ValueError (overflow) or a MemoryError (too large),
-// never a crash, an allocation that the kernel OOM-killer answers, or a hang.
-
-int64_t checked_mul(int64_t a, int64_t b, const char* what) {
-    if (a < 0 || b < 0 || (a > 0 && b > std::numeric_limits<int64_t>::max() / a))
-        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
-    return a * b;
-}
-
-int64_t checked_add(int64_t a, int64_t b, const char* what) {
-    if (a < 0 || b < 0 || b > std::numeric_limits<int64_t>::max() - a)
-        fail(std::string("size overflow in ") + what + " (more than 2^63 elements)");
-    return a + b;
-}
-
-int threads_for(int n_threads) {
-    if (n_threads < 0 || n_threads > 1024) fail("n_threads must be in [0, 1024] (0: OpenMP's default)");
-    return n_threads > 0 ? n_threads : std::max(emfast::max_threads(), 1);
-}
-
-// An upper bound on the bytes one pass (or M-step) allocates: the model in the
-// working type, per-thread accumulators and chunk scratch, the statistics and
-// their NumPy copies, and `out_elems` output elements. Padding is bounded by
-// 16 elements per row (one AVX-512 vector of float32).
-int64_t plan_bytes(int64_t N, int64_t D, int64_t K, Cov cov, int64_t out_elems, int n_threads) {
-    if (N < 0 || D < 1 || K < 1) fail("sizes must be positive");
-    const int64_t nt = threads_for(n_threads);
-    const int64_t Dm = checked_add(D, 16, "n_features");
-    const int64_t KDm = checked_mul(K, Dm, "n_components * n_features");
-    int64_t s2 = 0;  // second-order statistics / covariances / precision factors
-    switch (cov) {
-        case Cov::Full: s2 = checked_mul(KDm, Dm, "n_components * n_features^2"); break;
-        case Cov::Tied: s2 = checked_mul(Dm, Dm, "n_features^2"); break;
-        case Cov::Diag: s2 = KDm; break;
-        case Cov::Spherical: s2 = K; break;
-    }
-    const int64_t per_model = checked_add(checked_add(s2, checked_mul(3, KDm, "model"), "model"), 3 * K, "model");
-    const int64_t B = emfast::kMaxChunkRows;
-    // K log-densities and (Student-t) 2 K scale weights per row
-    const int64_t scratch =
-        checked_mul(B, checked_add(checked_mul(3, K, "scratch"), checked_mul(6, Dm, "scratch"), "scratch"), "scratch");
-    int64_t total = checked_mul(checked_add(nt, 6, "threads"), per_model, "accumulators");
-    total = checked_add(total, checked_mul(nt, scratch, "scratch"), "scratch");
-    total = checked_add(total, out_elems, "output");
-    (void)N;
-    return checked_mul(total, 8, "bytes");
-}
-
-void check_memory(int64_t bytes, const std::string& what) {
-    const int64_t mem = physical_memory();
-    if (mem > 0 && bytes > mem)
-        fail_memory("emfast would need at least " + gib(bytes) + " for " + what + ", more than this machine's " +
-                    gib(mem) + " of memory: reduce n_components, n_features or n_samples");
-}
-
-std::string sizes_text(int64_t N, int64_t D, int64_t K, Cov cov) {
-    return "n_samples=" + std::to_string(N) + ", n_features=" + std::to_string(D) +
-           ", n_components=" + std::to_string(K) + ", covariance_type='" + emfast::cov_name(cov) + "'";
-}
-
-void check_pass_memory(int64_t N, int64_t D, int64_t K, Cov cov, int64_t out_elems, int n_threads) {
-    check_memory(plan_bytes(N, D, K, cov, out_elems, n_threads), sizes_text(N, D, K, cov));
-}
+int64_t item_of(const emfast::Data& d) { return d.is_float ? 4 : 8; }
 
 // ---------------------------------------------------------------- values
 
@@ -147,7 +85,7 @@ template <class F> auto numerical(const char* what, F&& f) -> decltype(f()) {
     }
 }
 
-// X: a 2-D float32/float64 array, any element-aligned strides.
+// X: a 2-D float32/float64 array, strides whole numbers of elements, at any address.
 emfast::Data as_data(const Array& X) {
     if (X.ndim() != 2) fail("X must be a 2-D array");
     emfast::Data d;
@@ -159,10 +97,12 @@ emfast::Data as_data(const Array& X) {
     d.d = X.shape(1);
     if (d.n < 1 || d.d < 1) fail("X must have at least one row and one column");
     checked_mul(d.n, d.d, "X");
-    if (X.strides(0) % item || X.strides(1) % item) fail("X strides must be multiples of its item size");
-    if (reinterpret_cast<uintptr_t>(X.data()) % uintptr_t(item)) fail("X must be aligned");
-    d.row_stride = X.strides(0) / item;
-    d.col_stride = X.strides(1) / item;
+    // the stride of a dimension of length 1 is never used (NumPy may leave it arbitrary)
+    const int64_t rs = d.n == 1 ? 0 : X.strides(0), cs = d.d == 1 ? 0 : X.strides(1);
+    if (rs % item || cs % item) fail("X strides must be multiples of its item size");
+    // any address: the kernels read misaligned rows byte-wise (csrc/chunk.hpp gather)
+    d.row_stride = rs / item;
+    d.col_stride = cs / item;
     d.ptr = X.data();
     return d;
 }
@@ -324,7 +264,8 @@ py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log
     I32 gkeep;
     I64 bkeep;
     const emfast::Groups g = as_groups(groups, group_begin, data.n, pa.p.K, gkeep, bkeep);
-    check_pass_memory(data.n, data.d, pa.p.K, pa.p.cov, 0, n_threads);
+    check_call(pa.p.dofs ? Call::StudentStatistics : Call::Statistics, data.n, data.d, pa.p.K, pa.p.cov,
+               item_of(data), n_threads);
     emfast::Stats st;
     const emfast::Exec ex = python_exec(n_threads);
     without_gil([&] { kernels().em_pass(data, w, pa.p, shift.data(), ex, n_worst, hard, g, st); });
@@ -344,7 +285,7 @@ py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::o
     check_finite(centers, "centers");
     check_finite(shift, "shift");
     const Cov c = emfast::parse_cov(cov);
-    check_pass_memory(data.n, data.d, K, c, 0, n_threads);
+    check_call(Call::Statistics, data.n, data.d, K, c, item_of(data), n_threads);
     emfast::Resp r;
     py::array_t<int32_t, py::array::c_style> lab;
     Array rsp;
@@ -392,7 +333,8 @@ Array score(const Array& X, const F64& log_weights, const F64& means, const F64&
     const int64_t K = pa.p.K;
     const int64_t out_elems =
         s == emfast::Score::Predict || s == emfast::Score::LogProbNorm ? data.n : checked_mul(data.n, K, "output");
-    check_pass_memory(data.n, data.d, K, pa.p.cov, out_elems, n_threads);
+    check_call(Call::Score, data.n, data.d, K, pa.p.cov, item_of(data), n_threads,
+               checked_mul(out_elems, s == emfast::Score::Predict ? 8 : item_of(data), "output"));
     Array out;
     if (s == emfast::Score::Predict)
         out = py::array_t<int64_t>(data.n);
@@ -419,8 +361,7 @@ py::array_t<int64_t> kmeans_plusplus(const Array& X, const py::object& sample_we
         fail("draws must have shape (n_clusters - 1, n_trials)");
     for (int64_t i = 0; i < draws.size(); ++i)
         if (!(draws.data()[i] >= 0.0 && draws.data()[i] < 1.0)) fail("draws must be in [0, 1)");
-    // the distance of every row to its closest seed: N doubles
-    check_pass_memory(data.n, data.d, draws.shape(1), Cov::Spherical, data.n, n_threads);
+    check_call(Call::KmeansSeeds, data.n, data.d, draws.shape(1), Cov::Spherical, item_of(data), n_threads);
     py::array_t<int64_t> indices(n_clusters);
     int64_t* out = indices.mutable_data();
     const emfast::Exec ex = python_exec(n_threads);
@@ -446,7 +387,7 @@ py::array_t<double> kmeans_closest(const Array& X, const py::object& sample_weig
         closest.shape(0) < (data.n + lanes - 1) / lanes * lanes || !(closest.flags() & py::array::c_style) ||
         !closest.writeable())
         fail("closest must be a writable C-contiguous array of X's dtype, n_samples rounded up to 64 bytes long");
-    check_pass_memory(data.n, data.d, cands.shape(0), Cov::Spherical, 0, n_threads);
+    check_call(Call::KmeansSeeds, data.n, data.d, cands.shape(0), Cov::Spherical, item_of(data), n_threads);
     py::array_t<double> out(update ? 1 : cands.shape(0));
     double* o = out.mutable_data();
     void* cl = closest.mutable_data();
@@ -471,7 +412,7 @@ py::dict kmeans_lloyd(const Array& X, const py::object& sample_weight, const F64
         fail("labels must be a writable C-contiguous int32 array of shape (n_samples,)");
     if (max_iter < 0) fail("max_iter must be non-negative");
     if (!(tol >= 0.0) || !std::isfinite(tol)) fail("tol must be finite and non-negative");
-    check_pass_memory(data.n, data.d, K, Cov::Spherical, 0, n_threads);
+    check_call(Call::KmeansLloyd, data.n, data.d, K, Cov::Spherical, item_of(data), n_threads);
     emfast::LloydState st;
     st.centers.assign(centers.data(), centers.data() + K * data.d);
     int32_t* lab = static_cast<int32_t*>(labels.mutable_data());
@@ -511,7 +452,7 @@ py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers,
     check_finite(s1, "s1");
     check_finite(s2, "s2");
     check_finite(centers, "centers");
-    check_pass_memory(0, st.D, st.K, st.cov, 0, 1);
+    check_call(Call::MStep, 0, st.D, st.K, st.cov, 8, 1);
     st.s0.assign(s0.data(), s0.data() + st.K);
     st.s1.assign(s1.data(), s1.data() + st.K * st.D);
     st.s2.assign(s2.data(), s2.data() + s2.size());
@@ -522,11 +463,10 @@ py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers,
         check_finite(rs, "resp");
         st.resp.assign(rs.data(), rs.data() + st.K);
     }
-    emfast::MStepResult r;
-    {
-        py::gil_scoped_release nogil;
-        r = numerical("m_step", [&] { return kernels().m_step(st, centers.data(), reg_covar, empty_threshold, scale); });
-    }
+    const emfast::Exec ex = python_exec(1);
+    const emfast::MStepResult r = without_gil([&] {
+        return numerical("m_step", [&] { return kernels().m_step(st, centers.data(), reg_covar, empty_threshold, scale, ex); });
+    });
     py::dict d;
     d["weights"] = to_numpy(r.weights, {st.K});
     d["means"] = to_numpy(r.means, {st.K, st.D});
@@ -562,28 +502,35 @@ py::tuple precision_cholesky(const F64& covariances, const std::string& cov, dou
     if (K < 1 || D < 1) fail("covariances must not be empty");
     if (!(scale > 0.0) || !std::isfinite(scale)) fail("scale must be finite and positive");
     check_finite(covariances, "covariances");
-    check_pass_memory(0, D, K, c, 0, 1);
+    check_call(Call::MStep, 0, D, K, c, 8, 1);
     std::vector<double> cv(covariances.data(), covariances.data() + covariances.size());
     std::vector<double> pc(cv.size()), jit(static_cast<size_t>(K));
-    {
-        py::gil_scoped_release nogil;
-        numerical("precision_cholesky", [&] { kernels().precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data()); });
-    }
+    const emfast::Exec ex = python_exec(1);
+    without_gil([&] {
+        numerical("precision_cholesky",
+                  [&] { kernels().precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data(), ex); });
+    });
     std::vector<py::ssize_t> shape(covariances.shape(), covariances.shape() + covariances.ndim());
     return py::make_tuple(to_numpy(cv, shape), to_numpy(pc, shape), to_numpy(jit, {K}));
 }
 
-// What a pass over (n_samples, n_features) with n_components will allocate, in
-// bytes (with an n_samples x out_columns output); MemoryError if that exceeds
-// the machine's memory, ValueError if a size overflows 64 bits.
+// What a scoring or statistics pass over (n_samples, n_features) with
+// n_components will allocate, in bytes, with an n_samples x out_columns output
+// of itemsize bytes an element; MemoryError if that exceeds the memory this
+// process may use, ValueError if a size overflows 64 bits.
 int64_t plan_memory(int64_t n_samples, int64_t n_features, int64_t n_components, const std::string& cov,
-                    int64_t out_columns) {
+                    int64_t out_columns, int64_t itemsize) {
     if (n_samples < 0 || n_features < 1 || n_components < 1 || out_columns < 0)
         fail("plan_memory: sizes must be positive");
     const Cov c = emfast::parse_cov(cov);
-    const int64_t bytes =
-        plan_bytes(n_samples, n_features, n_components, c, checked_mul(n_samples, out_columns, "output"), 0);
-    check_memory(bytes, sizes_text(n_samples, n_features, n_components, c));
+    const int64_t out = checked_mul(checked_mul(n_samples, out_columns, "output"), itemsize, "output");
+    int64_t bytes = 0;
+    for (Call call : {Call::Statistics, Call::Score})
+        bytes = std::max(bytes, emfast_py::call_bytes(call, n_samples, n_features, n_components, c, itemsize, 0));
+    bytes = checked_add(bytes, out, "output");
+    emfast_py::check_memory(bytes, "n_samples=" + std::to_string(n_samples) + ", n_features=" +
+                                       std::to_string(n_features) + ", n_components=" + std::to_string(n_components) +
+                                       ", covariance_type='" + cov + "'");
     return bytes;
 }
 
@@ -636,7 +583,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("precision_cholesky", &precision_cholesky, py::arg("covariances"), py::arg("covariance_type"),
           py::arg("scale"), "Precision Cholesky factors (with jitter where needed).");
     m.def("plan_memory", &plan_memory, py::arg("n_samples"), py::arg("n_features"), py::arg("n_components"),
-          py::arg("covariance_type"), py::arg("out_columns") = 0,
+          py::arg("covariance_type"), py::arg("out_columns") = 0, py::arg("itemsize") = 8,
           "Bytes a pass will allocate; MemoryError beyond the machine's memory, ValueError on 64-bit overflow.");
     m.def("max_threads", &emfast::max_threads);
     m.def(
@@ -670,4 +617,5 @@ PYBIND11_MODULE(_core, m) {
     m.attr("WEIGHT_EPS") = emfast::kWeightEps;
     m.attr("compiler") = EMFAST_COMPILER;
     register_bp(m);
+    register_memory(m);
 }

@@ -11,22 +11,25 @@ namespace emfast {
 
 template <class T> struct DiagKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
-        using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
         const T* mp = md.mp.data() + k * md.dims.Dm;
         const T* p = md.prec(k);
-        for (int64_t v = 0; v < B; v += 4 * W) {
-            V a0 = {}, a1 = {}, a2 = {}, a3 = {};
-            for (int64_t i = 0; i < md.D(); ++i) {
-                const T* xi = xt + i * B + v;
-                V y0 = vload<V>(xi) * p[i] - mp[i];
-                V y1 = vload<V>(xi + W) * p[i] - mp[i];
-                V y2 = vload<V>(xi + 2 * W) * p[i] - mp[i];
-                V y3 = vload<V>(xi + 3 * W) * p[i] - mp[i];
-                a0 += y0 * y0, a1 += y1 * y1, a2 += y2 * y2, a3 += y3 * y3;
+        int64_t v = 0;  // four vectors of rows at a time, then one (B is a whole number of them)
+        for (; v + 4 * W <= B; v += 4 * W) rows<4>(xt + v, B, md.D(), p, mp, out + v);
+        for (; v < B; v += W) rows<1>(xt + v, B, md.D(), p, mp, out + v);
+    }
+
+    // sum_i (x_i p_i - mp_i)^2 for U vectors of rows
+    template <int U> static void rows(const T* xt, int64_t B, int64_t D, const T* p, const T* mp, T* out) {
+        using V = typename Simd<T>::V;
+        constexpr int W = Simd<T>::W;
+        V a[U] = {};
+        for (int64_t i = 0; i < D; ++i)
+            for (int u = 0; u < U; ++u) {
+                const V y = vload<V>(xt + i * B + u * W) * p[i] - mp[i];
+                a[u] += y * y;
             }
-            vstore(out + v, a0), vstore(out + v + W, a1), vstore(out + v + 2 * W, a2), vstore(out + v + 3 * W, a3);
-        }
+        for (int u = 0; u < U; ++u) vstore(out + u * W, a[u]);
     }
 
     static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,

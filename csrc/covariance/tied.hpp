@@ -36,10 +36,12 @@ template <class T> struct TiedKernel {
         for (int64_t i = 0; i < dm.D; ++i) {
             V a = {}, b = {};
             const T* xi = ch.xt + i * B;
-            for (int64_t v = 0; v < B; v += 2 * W) {
+            int64_t v = 0;
+            for (; v + 2 * W <= B; v += 2 * W) {
                 a += vload<V>(r + v) * vload<V>(xi + v);
                 b += vload<V>(r + v + W) * vload<V>(xi + v + W);
             }
+            if (v < B) a += vload<V>(r + v) * vload<V>(xi + v);  // B is a whole number of vectors
             s1[i] += double(hsum<T>(a + b));
         }
     }
