@@ -18,7 +18,7 @@ from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
-from .patch import patch_sklearn, unpatch_sklearn
+from ._patch import patch_sklearn, unpatch_sklearn
 
 __version__ = _build_info.version
 
