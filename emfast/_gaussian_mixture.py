@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ._compat import FLOAT32_MODELS
 from ._data import ArrayData, Float32Overflow
 from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
@@ -324,7 +325,9 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
             )
             return params, Repairs(jitter)
 
-        best = fit_em(self, data, model, initial, self._current_parameters)
+        # float32 data: a float32 model, or a float64 one before scikit-learn 1.7
+        dtype = data.dtype if FLOAT32_MODELS else np.dtype(np.float64)
+        best = fit_em(self, data, model, initial, self._current_parameters, dtype)
         self.converged_ = best.converged
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
@@ -335,7 +338,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
             )
         best.repairs.warn(self.reg_covar)
         check_finite_model(best.params)
-        self._store_parameters(best.params, data.dtype)
+        self._store_parameters(best.params, dtype)
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds
