@@ -99,14 +99,16 @@ def _sklearn_variance_term(params, s0, covariance_type, scale, jitter):
     scikit-learn computes them as sum r x^2 / n_k - mu^2 with n_k = S0_k + 10 eps,
     which is the centred variance plus mu^2 (n_k - S0_k) / n_k: nothing for a
     component with samples, but for one that is losing them (S0 ~ 1e-15 or 1 sample)
-    a variance that the next refits depend on. Returns the jitter, recomputed if any
-    variance changed.
+    a variance that the next refits depend on. Where its sum r x^2 / n_k (about the
+    variance plus mu^2) overflows, scikit-learn has no model to match: no term.
+    Returns the jitter, recomputed if any variance changed.
     """
     nk = s0 + core.WEIGHT_EPS
     lost = (nk - s0) / nk
+    variances = params.covariances if covariance_type == "diag" else params.covariances[:, None]
     with np.errstate(over="ignore", invalid="ignore"):
-        extra = lost[:, None] * params.means**2
-    extra = np.where(np.isfinite(extra), extra, 0.0)
+        squares = params.means**2
+        extra = np.where(np.isfinite(squares + variances), lost[:, None] * squares, 0.0)
     if covariance_type == "spherical":
         extra = extra.mean(axis=1)
     covariances = params.covariances + extra
