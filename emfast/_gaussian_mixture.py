@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ._array_api import array_api_fit
 from ._compat import FLOAT32_MODELS
 from ._data import ArrayData, Float32Overflow
 from ._em import GaussianEM, Repairs, fit_em
@@ -234,8 +235,16 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self.verbose_interval = verbose_interval
         self.reseed_empty = reseed_empty
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # array API inputs are read on the CPU, whatever init_params and warm_start
+        # (scikit-learn's own support stops at 'random' inits without warm starts)
+        tags.array_api_support = True
+        return tags
+
     # ------------------------------------------------------------- public API
 
+    @array_api_fit
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the model parameters with the EM algorithm.
 
@@ -262,6 +271,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self._fit(X, sample_weight)
         return self
 
+    @array_api_fit
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the model and return the component of each sample of X.
 

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ._array_api import array_api_fit
 from ._data import ArrayData, Float32Overflow
 from ._em import Repairs, maximise
 from ._init import initial_parameters
@@ -213,6 +214,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
 
     # ------------------------------------------------------------- public API
 
+    @array_api_fit
     def partial_fit(self, X, y=None, sample_weight=None):
         """Make one stepwise-EM update from the mini-batch X.
 
@@ -250,6 +252,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         repairs.warn(self.reg_covar)
         return self
 
+    @array_api_fit
     def fit(self, X, y=None, sample_weight=None):
         """Fit by passes over shuffled mini-batches of X.
 
