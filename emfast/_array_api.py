@@ -136,6 +136,21 @@ def _numpy_args(args, kwargs):
 _outermost = contextvars.ContextVar("emfast_array_api_outermost", default=True)
 
 
+def _dispatching():
+    """Dispatch is on and no decorated method is running in this thread."""
+    return _outermost.get() and get_config().get("array_api_dispatch", False)
+
+
+def _on_numpy(method, estimator, X, args, kwargs):
+    """method on NumPy views of X and of the other arguments."""
+    args, kwargs = _numpy_args(args, kwargs)
+    token = _outermost.set(False)
+    try:
+        return method(estimator, to_numpy(X), *args, **kwargs)
+    finally:
+        _outermost.reset(token)
+
+
 def check_same_namespace_as_fit(estimator, X, method):
     """scikit-learn's ValueError (>= 1.9) for X of another namespace or device than
     the fitted attributes, under dispatch."""
@@ -154,16 +169,11 @@ def array_api_method(method):
 
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
-        if not _outermost.get() or not get_config().get("array_api_dispatch", False):
+        if not _dispatching():
             return method(self, X, *args, **kwargs)
         check_same_namespace_as_fit(self, X, method.__name__)
         where = namespace(X)
-        args, kwargs = _numpy_args(args, kwargs)
-        token = _outermost.set(False)
-        try:
-            out = method(self, to_numpy(X), *args, **kwargs)
-        finally:
-            _outermost.reset(token)
+        out = _on_numpy(method, self, X, args, kwargs)
         return out if where is None else from_numpy(out, *where)
 
     return wrapper
@@ -177,15 +187,10 @@ def array_api_fit(method):
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
         restore_numpy(self)
-        if not _outermost.get() or not get_config().get("array_api_dispatch", False):
+        if not _dispatching():
             return method(self, X, *args, **kwargs)
         where = namespace(X)
-        args, kwargs = _numpy_args(args, kwargs)
-        token = _outermost.set(False)
-        try:
-            out = method(self, to_numpy(X), *args, **kwargs)
-        finally:
-            _outermost.reset(token)
+        out = _on_numpy(method, self, X, args, kwargs)
         if where is None:
             return out
         store_in_namespace(self, *where)
