@@ -20,7 +20,7 @@ from ._llp import BeliefPropagationLabeler
 from ._llp_classifier import LLPClassifier
 from ._llp_em import GaussianMixtureLabeler
 from ._minibatch import MiniBatchGaussianMixture
-from .patch import patch_sklearn, unpatch_sklearn
+from ._patch import patch_sklearn, unpatch_sklearn
 from ._student_t import MiniBatchStudentTMixture, StudentTMixture
 from ._selection import GaussianMixtureIC
 

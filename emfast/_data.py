@@ -196,7 +196,8 @@ class ArrayData(Data):
         step = chunk_rows(self.n_features)
         for start in range(0, self.n_samples, step):  # no copy of X
             d = np.asarray(self.X[start : start + step], dtype=np.float64) - mean
-            d2 = d * d
+            with np.errstate(over="ignore"):  # inf: kmeans_labels reports the overflow
+                d2 = d * d
             total += d2.sum(axis=0)
             largest = max(largest, float(d2.sum(axis=1).max()))
         return mean, float(np.mean(total / self.n_samples)), largest

@@ -88,7 +88,36 @@ def m_step(stats, covariance_type, reg_covar, scale, n_samples):
     r = core.m_step(stats.s0, stats.s1, stats.s2, stats.centers, covariance_type, float(reg_covar),
                     float(empty_threshold), float(scale), stats.resp)
     params = Params(r["weights"], r["means"], r["covariances"], r["precisions_cholesky"])
-    return params, r["jitter"], r["empty"]
+    jitter = r["jitter"]
+    if covariance_type in ("diag", "spherical"):
+        jitter = _sklearn_variance_term(params, stats.s0, covariance_type, scale, jitter)
+    return params, jitter, r["empty"]
+
+
+def _sklearn_variance_term(params, s0, covariance_type, scale, jitter):
+    """Add the term by which scikit-learn's diagonal variances exceed sum r (x - mu)^2 / n_k.
+
+    scikit-learn computes them as sum r x^2 / n_k - mu^2 with n_k = S0_k + 10 eps,
+    which is the centred variance plus mu^2 (n_k - S0_k) / n_k: nothing for a
+    component with samples, but for one that is losing them (S0 ~ 1e-15 or 1 sample)
+    a variance that the next refits depend on. Where its sum r x^2 / n_k (about the
+    variance plus mu^2) overflows, scikit-learn has no model to match: no term.
+    Returns the jitter, recomputed if any variance changed.
+    """
+    nk = s0 + core.WEIGHT_EPS
+    lost = (nk - s0) / nk
+    variances = params.covariances if covariance_type == "diag" else params.covariances[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = params.means**2
+        extra = np.where(np.isfinite(squares + variances), lost[:, None] * squares, 0.0)
+    if covariance_type == "spherical":
+        extra = extra.mean(axis=1)
+    covariances = params.covariances + extra
+    if np.array_equal(covariances, params.covariances):
+        return jitter
+    covariances, params.precisions_cholesky, jitter = core.precision_cholesky(covariances, covariance_type, scale)
+    params.covariances = covariances
+    return jitter
 
 
 def reseed(params, empty, data, worst_rows, covariance_type, scale):
@@ -173,20 +202,21 @@ class Fit:
     repairs: Repairs
 
 
-def fit_em(estimator, data, model, initial, current, progress=None):
+def fit_em(estimator, data, model, initial, current, progress=None, dtype=None):
     """scikit-learn's BaseMixture.fit_predict loop over data.
 
     `model.step(data, params)` makes one iteration; `initial()` gives a new
     initialisation's parameters (and the repairs it needed), `current()` the
-    fitted ones (warm start). Verbose messages as scikit-learn prints them;
-    `progress` (emfast._progress.Progress) hears of every iteration.
+    fitted ones (warm start). The lower bounds are of `dtype` (the data's by
+    default). Verbose messages as scikit-learn prints them; `progress`
+    (emfast._progress.Progress) hears of every iteration.
     """
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     n_init = estimator.n_init if do_init else 1
     max_lower_bound = -np.inf
     best = None
     repairs = Repairs()
-    dtype = data.dtype.type
+    dtype = (data.dtype if dtype is None else np.dtype(dtype)).type
     verbose = _Verbose(estimator)
     for init in range(n_init):
         verbose.init_begin(init)

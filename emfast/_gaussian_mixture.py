@@ -9,6 +9,8 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._array_api import array_api_fit
+from ._compat import FLOAT32_MODELS
 from ._data import Float32Overflow, training_data
 from ._em import GaussianEM, Repairs, fit_em
 from ._init import initial_parameters
@@ -238,8 +240,16 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         self.reseed_empty = reseed_empty
         self.callback = callback
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # array API inputs are read on the CPU, whatever init_params and warm_start
+        # (scikit-learn's own support stops at 'random' inits without warm starts)
+        tags.array_api_support = True
+        return tags
+
     # ------------------------------------------------------------- public API
 
+    @array_api_fit
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the model parameters with the EM algorithm.
 
@@ -267,6 +277,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
             self._fit(X, sample_weight)
         return self
 
+    @array_api_fit
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the model and return the component of each sample of X.
 
@@ -324,7 +335,9 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
             )
             return self._start_family(params), Repairs(jitter)
 
-        best = fit_em(self, data, model, initial, self._current_parameters, progress)
+        # float32 data: a float32 model, or a float64 one before scikit-learn 1.7
+        dtype = data.dtype if FLOAT32_MODELS else np.dtype(np.float64)
+        best = fit_em(self, data, model, initial, self._current_parameters, progress, dtype)
         self.converged_ = best.converged
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
@@ -335,7 +348,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
             )
         best.repairs.warn(self.reg_covar)
         check_finite_model(best.params)
-        self._store_parameters(best.params, data.dtype)
+        self._store_parameters(best.params, dtype)
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds

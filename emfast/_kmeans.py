@@ -80,9 +80,10 @@ def average(sums, weights):
     heaviest = np.argmax(weights)
     for k in range(len(weights)):
         if weights[k] > 0:
-            with np.errstate(over="ignore", divide="ignore"):
-                alpha = 1.0 / weights[k]
-            centers[k] = centers[k] * alpha if np.isfinite(alpha) else centers[k] / weights[k]
+            # (a subnormal weight's inverse overflows: there scikit-learn's centre is
+            # infinite, and a division gives the mean)
+            inverse = 1.0 / weights[k] if weights[k] >= np.finfo(np.float64).tiny else np.inf
+            centers[k] = centers[k] * inverse if np.isfinite(inverse) else centers[k] / weights[k]
         else:
             centers[k] = centers[heaviest]
     return centers

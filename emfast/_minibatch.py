@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ._array_api import array_api_fit
 from ._data import ArrayData, Float32Overflow
 from ._em import Repairs, maximise
 from ._init import initial_parameters
@@ -220,6 +221,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
 
     # ------------------------------------------------------------- public API
 
+    @array_api_fit
     def partial_fit(self, X, y=None, sample_weight=None):
         """Make one stepwise-EM update from the mini-batch X.
 
@@ -245,6 +247,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         with unchanged_on_error(self):
             return self._partial_fit(X, sample_weight)
 
+    @array_api_fit
     def fit(self, X, y=None, sample_weight=None):
         """Fit by passes over shuffled mini-batches of X.
 

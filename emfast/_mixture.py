@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._array_api import array_api_method, from_numpy, namespace, numpy_attribute
 from ._data import score_array
 from ._native import core
 from ._stats import Params
@@ -45,7 +46,8 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
 
     def _fitted_params(self):
         """The fitted model as it scores: its attributes, in their dtype."""
-        return Params(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+        names = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+        return Params(*(numpy_attribute(getattr(self, name)) for name in names))
 
     def _store_parameters(self, params, dtype):
         """Set the fitted attributes, in the dtype of the training data if it can hold them.
@@ -84,16 +86,17 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         K = self.n_components
         w = m = p = None
         if self.weights_init is not None:
-            w = check_weights(self.weights_init, K)
+            w = check_weights(numpy_attribute(self.weights_init), K)
         if self.means_init is not None:
-            m = check_means(self.means_init, K, n_features)
+            m = check_means(numpy_attribute(self.means_init), K, n_features)
         if self.precisions_init is not None:
-            p = check_precisions(self.precisions_init, self.covariance_type, K, n_features)
+            p = check_precisions(numpy_attribute(self.precisions_init), self.covariance_type, K, n_features)
         return w, m, p
 
     def _current_parameters(self):
         """The fitted model in float64 (warm starts)."""
-        return Params.of(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+        p = self._fitted_params()
+        return Params.of(p.weights, p.means, p.covariances, p.precisions_cholesky)
 
     def _predict_pass(self, X, what, params=None):
         """A read-only pass of the fitted model (or of `params`): NumPy in, NumPy
@@ -111,10 +114,11 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         if n_samples is not None and getattr(self, "n_features_in_", 0) > 0:
             # an output that cannot be allocated is a MemoryError now, before the pass
             per_component = what in ("proba", "log_resp", "weighted_log_prob", "mahalanobis")
-            core.plan_memory(n_samples, self.n_features_in_, len(self.weights_), self.covariance_type,
-                             len(self.weights_) if per_component else 1)
+            n_components = self.means_.shape[0]
+            core.plan_memory(n_samples, self.n_features_in_, n_components, self.covariance_type,
+                             n_components if per_component else 1)
         X = check_X(self, X, reset=False)
-        if X.dtype == np.float32 and self.means_.dtype != np.float32:
+        if X.dtype == np.float32 and params.means.dtype != np.float32:
             # a float64 model (float32 could not hold it) scores in float64, as
             # scikit-learn's outputs are float64 for float32 X and a float64 model
             X = X.astype(np.float64)
@@ -123,19 +127,27 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
     # scikit-learn's private methods that public code built on its mixtures calls,
     # with its signatures and results, computed by the kernels
 
-    def _estimate_log_weights(self):
-        return np.log(self.weights_)
+    # (xp: scikit-learn >= 1.8's argument, its namespace; here X's is used)
 
-    def _estimate_log_prob(self, X):
+    def _estimate_log_weights(self, xp=None):
+        log_weights = np.log(self._fitted_params().weights)
+        where = namespace(self.weights_)
+        return log_weights if where is None else from_numpy(log_weights, *where)
+
+    @array_api_method
+    def _estimate_log_prob(self, X, xp=None):
         """log N(x | mu_k, Sigma_k) of every sample and component."""
-        unweighted = Params(np.ones(len(self.weights_)), self.means_, self.covariances_, self.precisions_cholesky_)
+        unweighted = self._fitted_params()
+        unweighted.weights = np.ones(len(unweighted.weights))
         return self._predict_pass(X, "weighted_log_prob", unweighted)
 
-    def _estimate_weighted_log_prob(self, X):
+    @array_api_method
+    def _estimate_weighted_log_prob(self, X, xp=None):
         """log pi_k + log N(x | mu_k, Sigma_k) of every sample and component."""
         return self._predict_pass(X, "weighted_log_prob")
 
-    def _estimate_log_prob_resp(self, X):
+    @array_api_method
+    def _estimate_log_prob_resp(self, X, xp=None):
         """(log p(x), log responsibilities), as scikit-learn computes them."""
         weighted = self._estimate_weighted_log_prob(X)
         log_prob_norm = logsumexp(weighted, axis=1)
@@ -143,11 +155,13 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
             log_resp = weighted - log_prob_norm[:, np.newaxis]
         return log_prob_norm, log_resp
 
-    def _e_step(self, X):
+    @array_api_method
+    def _e_step(self, X, xp=None):
         """(mean log p(x), log responsibilities)."""
         log_prob_norm, log_resp = self._estimate_log_prob_resp(X)
         return np.mean(log_prob_norm), log_resp
 
+    @array_api_method
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
 
@@ -172,6 +186,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         sw = check_sample_weight(sample_weight, np.shape(X)[0])
         return float(np.dot(sw, np.asarray(log_prob, dtype=np.float64))), float(sw.sum())
 
+    @array_api_method
     def score(self, X, y=None, sample_weight=None):
         """Compute the per-sample average log-likelihood of X.
 
@@ -195,6 +210,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         total, weight = self._total_log_likelihood(X, sample_weight)
         return total / weight
 
+    @array_api_method
     def predict(self, X):
         """Predict the component of each sample.
 
@@ -211,6 +227,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         """
         return self._predict_pass(X, "predict")
 
+    @array_api_method
     def predict_proba(self, X):
         """Compute the posterior probability of each component for each sample.
 
@@ -227,6 +244,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         """
         return self._predict_pass(X, "proba")
 
+    @array_api_method
     def mahalanobis(self, X):
         """Compute the squared Mahalanobis distance of each sample to each component.
 
@@ -281,33 +299,36 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
                 "Invalid value for 'n_samples': %d . The sampling requires at "
                 "least one sample." % (self.n_components)
             )
+        params = self._fitted_params()
         rng = check_random_state(self.random_state)
         # renormalised in float64: float32 weights may sum to 1 + 1e-8 there, which
         # numpy's multinomial refuses (so does scikit-learn's sample)
-        pvals = np.asarray(self.weights_, dtype=np.float64)
+        pvals = np.asarray(params.weights, dtype=np.float64)
         n_samples_comp = rng.multinomial(n_samples, pvals / pvals.sum())
         y = np.concatenate(
             [np.full(sample, j, dtype=np.int64) for j, sample in enumerate(n_samples_comp)]
         )
-        return np.asarray(self._draw(rng, n_samples_comp, y), dtype=np.float64), y
+        X = np.asarray(self._draw(rng, n_samples_comp, y, params), dtype=np.float64)
+        where = namespace(self.means_)  # fitted on array API inputs: in their namespace
+        return (X, y) if where is None else from_numpy((X, y), *where)
 
-    def _draw(self, rng, n_samples_comp, y):
-        """n_samples_comp[k] draws of each component k in turn (y: their labels)."""
-        _, n_features = self.means_.shape
+    def _draw(self, rng, n_samples_comp, y, params):
+        """n_samples_comp[k] draws of each component k of params in turn (y: their labels)."""
+        _, n_features = params.means.shape
         if self.covariance_type == "full":
             X = np.vstack(
                 [
                     rng.multivariate_normal(mean, covariance, int(sample))
                     for (mean, covariance, sample) in zip(
-                        self.means_, self.covariances_, n_samples_comp
+                        params.means, params.covariances, n_samples_comp
                     )
                 ]
             )
         elif self.covariance_type == "tied":
             X = np.vstack(
                 [
-                    rng.multivariate_normal(mean, self.covariances_, int(sample))
-                    for (mean, sample) in zip(self.means_, n_samples_comp)
+                    rng.multivariate_normal(mean, params.covariances, int(sample))
+                    for (mean, sample) in zip(params.means, n_samples_comp)
                 ]
             )
         else:
@@ -315,7 +336,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
                 [
                     mean + rng.standard_normal(size=(sample, n_features)) * np.sqrt(covariance)
                     for (mean, covariance, sample) in zip(
-                        self.means_, self.covariances_, n_samples_comp
+                        params.means, params.covariances, n_samples_comp
                     )
                 ]
             )
@@ -334,6 +355,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         mean_params = n_features * self.n_components
         return int(cov_params + mean_params + self.n_components - 1)
 
+    @array_api_method
     def bic(self, X, sample_weight=None):
         """Compute the Bayesian information criterion of the model on X.
 
@@ -360,6 +382,7 @@ class GaussianMixtureBase(DensityMixin, BaseEstimator):
         total, weight = self._total_log_likelihood(X, sample_weight)
         return -2 * total + self._n_parameters() * math.log(weight)
 
+    @array_api_method
     def aic(self, X, sample_weight=None):
         """Compute the Akaike information criterion of the model on X.
 

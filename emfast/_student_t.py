@@ -116,12 +116,12 @@ class StudentTComponents:
         super()._store_parameters(params, dtype)
         self.dofs_ = np.array(params.dofs, dtype=np.float64)
 
-    def _draw(self, rng, n_samples_comp, y):
+    def _draw(self, rng, n_samples_comp, y, params):
         """Gaussian draws about each mean, divided by sqrt(u), u ~ Gamma(nu/2, rate nu/2)."""
-        X = super()._draw(rng, n_samples_comp, y)
+        X = super()._draw(rng, n_samples_comp, y, params)
         nu = self.dofs_[y]
         u = rng.gamma(nu / 2, 2 / nu)
-        means = np.asarray(self.means_, dtype=np.float64)[y]
+        means = np.asarray(params.means, dtype=np.float64)[y]
         return means + (X - means) / np.sqrt(u)[:, None]
 
     def _n_parameters(self):

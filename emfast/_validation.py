@@ -1,12 +1,11 @@
 """Input validation shared by emfast's estimators, with scikit-learn's messages."""
 
 import contextlib
-import numbers
 import threading
 
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 _blas_lock = threading.Lock()
 _blas_state = {"users": 0, "limiter": None, "controller": None}
@@ -69,35 +68,20 @@ def check_n_samples(n_samples, n_components, where=""):
 def check_sample_weight(sample_weight, n_samples):
     """Validated float64 weights of shape (n_samples,), or None for unit weights.
 
-    The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``).
-    Weights whose largest value lies outside [2^-32, 2^64] are multiplied by a power
-    of two (exactly) to bring it near 1: the model depends only on their ratios, and
-    this keeps the weighted statistics from overflowing or vanishing under the
-    10 eps that scikit-learn adds to every component's weight.
+    The checks and messages are those of the installed scikit-learn
+    (``sklearn.utils.validation._check_sample_weight``), and weights must not all
+    be zero (scikit-learn >= 1.7 says so in the same words). Weights whose largest
+    value lies outside [2^-32, 2^64] are multiplied by a power of two (exactly) to
+    bring it near 1: the model depends only on their ratios, and this keeps the
+    weighted statistics from overflowing or vanishing under the 10 eps that
+    scikit-learn adds to every component's weight.
     """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, numbers.Number):
-        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
-    sw = check_array(
-        sample_weight,
-        accept_sparse=False,
-        ensure_2d=False,
-        dtype=np.float64,
-        order="C",
-        input_name="sample_weight",
-    )
-    if sw.ndim != 1:
-        raise ValueError(
-            f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. Expected "
-            f"either a scalar value or a 1D array of length {n_samples}."
-        )
-    if sw.shape != (n_samples,):
-        raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
+    rows = np.empty((n_samples, 0))  # what the helper needs of X: its length
+    sw = _check_sample_weight(sample_weight, rows, dtype=np.float64, ensure_non_negative=True)
     if np.all(sw == 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
-    if (sw < 0).any():
-        raise ValueError("Negative values in data passed to `sample_weight`.")
     largest = float(sw.max())
     if not 2.0**-32 <= largest <= 2.0**64:
         sw = np.ldexp(sw, -np.frexp(largest)[1])  # a new array: the caller's is untouched

@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 
@@ -19,3 +21,22 @@ def make_blobs(n, d, k, *, seed=0, spread=5.0, anisotropic=False, offset=0.0):
 @pytest.fixture
 def blobs():
     return make_blobs
+
+
+@functools.lru_cache(maxsize=None)
+def sklearn_float32_dtype():
+    """The dtype of the model (and outputs) scikit-learn's GaussianMixture gives
+    float32 data: float32 from scikit-learn 1.7, float64 before. emfast's
+    GaussianMixture follows the installed scikit-learn; its other estimators
+    keep float32."""
+    from sklearn.mixture import GaussianMixture
+
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32)
+    return GaussianMixture(1).fit(X).means_.dtype
+
+
+def float32_model_dtype(est):
+    """The dtype of est's model fitted to float32 data (that float32 can hold)."""
+    from sklearn.mixture import GaussianMixture
+
+    return sklearn_float32_dtype() if isinstance(est, GaussianMixture) else np.dtype(np.float32)

@@ -75,3 +75,19 @@ def test_scikit_learn_is_imported_before_the_openmp_kernels():
     ).stdout
     seen = eval(out.strip().splitlines()[-1])
     assert seen and all(value == "True" for value in seen), seen
+
+
+def test_the_oldest_combination_pins_the_declared_floors():
+    # .ci/matrix oldest tests these pins: they must be the floors users are promised
+    from sklearn.utils.fixes import parse_version
+
+    project = _pyproject()
+    path = os.path.join(ROOT, ".ci", "oldest.txt")
+    if not os.path.exists(path):
+        pytest.skip("not run from a source tree")
+    pins = dict(line.split("==") for line in _requirements(".ci/oldest.txt"))
+    floors = dict(re.fullmatch(r"([\w-]+)>=([\d.]+)", r).groups() for r in project["project"]["dependencies"])
+    floors.update(re.fullmatch(r"([\w-]+)>=([\d.]+)", r).groups() for r in project["build-system"]["requires"])
+    assert set(pins) == set(floors)
+    for name, floor in floors.items():
+        assert parse_version(pins[name]) == parse_version(floor), name

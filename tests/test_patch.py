@@ -69,6 +69,8 @@ def test_python_m_emfast_patch(tmp_path, how):
     path = tmp_path / "uses_sklearn.py"
     path.write_text(SCRIPT)
     args = [str(path)] if how == "script" else ["-m", "uses_sklearn"]
-    out = subprocess.run([sys.executable, "-m", "emfast.patch", *args], cwd=tmp_path,
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "emfast._gaussian_mixture"
+    # -W error: running the module must not warn (runpy does if the package imported it)
+    run = subprocess.run([sys.executable, "-W", "error", "-m", "emfast.patch", *args], cwd=tmp_path,
+                         capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "emfast._gaussian_mixture"
+    assert run.stderr == ""
