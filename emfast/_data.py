@@ -12,6 +12,7 @@ import numpy as np
 from ._native import core
 from ._overflow import fix_overflowed
 from ._stats import Stats, round_to
+from ._validation import as_kernel_input, check_sample_weight, is_dask_array
 
 # rows of random responsibilities drawn at a time for init_params='random'
 _RANDOM_CHUNK = 65536
@@ -43,6 +44,9 @@ class Data:
     n_features: int
     dtype: np.dtype
     sample_weight: "np.ndarray | None"
+    # the weights given are sample_weight * weight_scale (emfast._validation.check_sample_weight):
+    # a model that counts samples multiplies the passes' statistics by it
+    weight_scale: float = 1.0
 
     def __init__(self, shift=None):
         self._shift = None if shift is None else round_to(shift, self.dtype)
@@ -94,15 +98,16 @@ class Data:
 class ArrayData(Data):
     """A NumPy array (or np.memmap) of float32/float64 rows and their weights."""
 
-    def __init__(self, X, sample_weight=None, shift=None):
+    def __init__(self, X, sample_weight=None, shift=None, weight_scale=1.0):
         self.X = X
         self.sample_weight = sample_weight
+        self.weight_scale = weight_scale
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         super().__init__(shift)
 
     def astype(self, dtype):
-        return ArrayData(self.X.astype(dtype), self.sample_weight)
+        return ArrayData(self.X.astype(dtype), self.sample_weight, weight_scale=self.weight_scale)
 
     def em_pass(self, params, covariance_type, n_worst=0, hard=False):
         log_weights, means, prec_chol = params.native()
@@ -159,3 +164,18 @@ def score_array(X, params, covariance_type, what):
     log_weights, means, prec_chol = params.native()
     out = core.score(X, log_weights, means, prec_chol, covariance_type, params.shift(X.dtype), what, 0)
     return fix_overflowed(X, out, params, covariance_type, what)
+
+
+def fit_data(estimator, X, sample_weight, counts=False):
+    """X and sample_weight validated for fitting (scikit-learn's checks and
+    messages), as a Data object: DaskData for a dask array, else ArrayData.
+    With `counts` (a model that counts the weights), its weight_scale is set."""
+    if is_dask_array(X):
+        from ._dask import DaskData
+
+        return DaskData.validated(estimator, X, sample_weight, counts)
+    from sklearn.utils.validation import validate_data
+
+    X = as_kernel_input(validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
+    sample_weight, scale = check_sample_weight(sample_weight, X.shape[0], with_scale=True)
+    return ArrayData(X, sample_weight, weight_scale=scale if counts else 1.0)

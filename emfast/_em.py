@@ -157,7 +157,8 @@ def fit_em(estimator, data, model, initial, current):
     max_lower_bound = -np.inf
     best = None
     repairs = Repairs()
-    dtype = data.dtype.type
+    # the lower bound in the data's dtype, as scikit-learn's (unless the model says otherwise)
+    dtype = np.dtype(getattr(model, "lower_bound_dtype", data.dtype)).type
     verbose = _Verbose(estimator)
     for init in range(n_init):
         verbose.init_begin(init)

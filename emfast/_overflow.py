@@ -34,7 +34,7 @@ def overflow_rows(X, params, covariance_type, what):
     however far x is (the direct formula loses them beyond float64 resolution).
     """
     X = np.asarray(X, dtype=np.float64)
-    weights = np.asarray(params.weights, dtype=np.float64)
+    log_weights = params.native()[0]  # the kernels' (a variational mixture's are not log weights_)
     means = np.asarray(params.means, dtype=np.float64)
     pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
     n, D = X.shape
@@ -44,7 +44,7 @@ def overflow_rows(X, params, covariance_type, what):
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         cst = np.array(
             [
-                np.log(weights[k]) + np.sum(np.log(np.abs(np.diag(factors[k]))))
+                log_weights[k] + np.sum(np.log(np.abs(np.diag(factors[k]))))
                 - 0.5 * D * np.log(2 * np.pi)
                 for k in range(K)
             ]

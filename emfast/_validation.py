@@ -51,17 +51,20 @@ def check_n_samples(n_samples, n_components, where=""):
         )
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight, n_samples, with_scale=False):
     """Validated float64 weights of shape (n_samples,), or None for unit weights.
 
     The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``).
     Weights whose largest value lies outside [2^-32, 2^64] are multiplied by a power
-    of two (exactly) to bring it near 1: the model depends only on their ratios, and
-    this keeps the weighted statistics from overflowing or vanishing under the
-    10 eps that scikit-learn adds to every component's weight.
+    of two (exactly) to bring it near 1: this keeps the weighted statistics from
+    overflowing or vanishing under the 10 eps that scikit-learn adds to every
+    component's weight, and a maximum-likelihood model depends only on their
+    ratios. A model that counts the weights (a Bayesian one) asks `with_scale`
+    and gets (weights, scale): the given weights are weights * scale.
     """
+    scale = 1.0
     if sample_weight is None:
-        return None
+        return (None, scale) if with_scale else None
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
     sw = check_array(
@@ -85,8 +88,10 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("Negative values in data passed to `sample_weight`.")
     largest = float(sw.max())
     if not 2.0**-32 <= largest <= 2.0**64:
-        sw = np.ldexp(sw, -np.frexp(largest)[1])  # a new array: the caller's is untouched
-    return sw
+        exponent = np.frexp(largest)[1]
+        sw = np.ldexp(sw, -exponent)  # a new array: the caller's is untouched
+        scale = float(np.ldexp(1.0, exponent))
+    return (sw, scale) if with_scale else sw
 
 
 def is_dask_array(X):
