@@ -12,21 +12,25 @@ except ImportError as exc:  # importing a source checkout that was never built
         f"emfast at {__path__[0]} is not built: install it with `pip install .` and "
         "import it from outside the source tree (the `pytest` command does this)."
     ) from exc
+from ._bayesian_mixture import BayesianGaussianMixture
 from ._em import DegenerateComponentWarning
 from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
 from ._gaussian_mixture import GaussianMixture
 from ._llp import BeliefPropagationLabeler, LLPClassifier
 from ._minibatch import MiniBatchGaussianMixture
+from ._online_bayesian import MiniBatchBayesianGaussianMixture
 
 __version__ = _build_info.version
 
 __all__ = [
+    "BayesianGaussianMixture",
     "BeliefPropagationLabeler",
     "DegenerateComponentWarning",
     "GaussianMixture",
     "GaussianMixtureClassifier",
     "LLPClassifier",
+    "MiniBatchBayesianGaussianMixture",
     "MiniBatchGaussianMixture",
     "get_config",
     "show_config",

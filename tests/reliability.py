@@ -13,9 +13,15 @@ from typing import Callable, Optional
 
 import numpy as np
 import pytest
+from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from emfast import GaussianMixture, MiniBatchGaussianMixture
+from emfast import (
+    BayesianGaussianMixture,
+    GaussianMixture,
+    MiniBatchBayesianGaussianMixture,
+    MiniBatchGaussianMixture,
+)
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -27,6 +33,11 @@ class EstimatorCase:
     id: str
     make: Callable  # **params -> emfast estimator
     reference: Optional[Callable] = None  # **params -> scikit-learn estimator (same API)
+    # sample weights count samples (a Bayesian model): their scale changes the model
+    weights_are_counts: bool = False
+    # float32 X gives float32 attributes where they fit (scikit-learn's GaussianMixture);
+    # False: float64 ones (scikit-learn's BayesianGaussianMixture)
+    float32_model: bool = True
 
     def __repr__(self):
         return self.id
@@ -49,8 +60,37 @@ def _minibatch(cov):
     )
 
 
+def _bayesian(cov, prior_type="dirichlet_process"):
+    params = {"covariance_type": cov, "weight_concentration_prior_type": prior_type}
+    suffix = "" if prior_type == "dirichlet_process" else f"-{prior_type}"
+    return EstimatorCase(
+        id=f"BayesianGaussianMixture-{cov}{suffix}",
+        make=lambda **kw: BayesianGaussianMixture(**{**params, **kw}),
+        reference=lambda **kw: SkBayesianGaussianMixture(**{**params, **kw}),
+        weights_are_counts=True,
+        float32_model=False,
+    )
+
+
+def _minibatch_bayesian(cov):
+    # scikit-learn has no online variational mixture; its batch one validates the same way
+    return EstimatorCase(
+        id=f"MiniBatchBayesianGaussianMixture-{cov}",
+        make=lambda **kw: MiniBatchBayesianGaussianMixture(**{"covariance_type": cov, "batch_size": 64, **kw}),
+        reference=lambda **kw: SkBayesianGaussianMixture(**{"covariance_type": cov, **kw}),
+        weights_are_counts=True,
+        float32_model=False,
+    )
+
+
 # Add new estimators here (one entry per configuration worth testing).
-ESTIMATORS = [_gm(cov) for cov in COV_TYPES] + [_minibatch(cov) for cov in COV_TYPES]
+ESTIMATORS = (
+    [_gm(cov) for cov in COV_TYPES]
+    + [_minibatch(cov) for cov in COV_TYPES]
+    + [_bayesian(cov) for cov in COV_TYPES]
+    + [_bayesian("full", "dirichlet_distribution")]
+    + [_minibatch_bayesian(cov) for cov in COV_TYPES]
+)
 
 estimator_cases = pytest.mark.parametrize("case", ESTIMATORS, ids=[c.id for c in ESTIMATORS])
 

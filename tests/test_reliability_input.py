@@ -34,6 +34,7 @@ def _normalised(msg):
     the process's string hashing), and emfast's estimators without a scikit-learn
     counterpart named as the counterpart they are compared with."""
     msg = re.sub(r"\{([^{}]*)\}", lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", msg or "")
+    msg = msg.replace("MiniBatchBayesianGaussianMixture", "BayesianGaussianMixture")
     return msg.replace("MiniBatchGaussianMixture", "GaussianMixture")
 
 
@@ -343,4 +344,4 @@ def test_values_whose_squares_overflow_are_a_clear_value_error(case, scale):
 def test_means_init_whose_distances_overflow_is_a_clear_value_error(case):
     means = np.array([[1e200, 0, 0], [-1e200, 0, 0]])
     with pytest.raises(ValueError, match="overflow float64.*means_init"):
-        case.make(n_components=2, means_init=means).fit(X)
+        make_or_skip(case, n_components=2, means_init=means).fit(X)

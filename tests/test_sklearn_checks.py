@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emfast import GaussianMixture
+from emfast import BayesianGaussianMixture, GaussianMixture
 
 # Checks expected to fail, with the reason (scikit-learn's own format).
 EXPECTED_FAILED_CHECKS = {}
@@ -15,6 +15,10 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     [
         GaussianMixture(covariance_type=cov, random_state=0)
+        for cov in ("full", "tied", "diag", "spherical")
+    ]
+    + [
+        BayesianGaussianMixture(covariance_type=cov, random_state=0)
         for cov in ("full", "tied", "diag", "spherical")
     ],
     expected_failed_checks=_expected_failed_checks,
