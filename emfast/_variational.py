@@ -127,9 +127,13 @@ class Posterior:
         (scikit-learn's _estimate_weighted_log_prob); `weights`: self.weights(kind), if known."""
         D = self.means.shape[1]
         dof = self.degrees_of_freedom
-        log_lambda = D * math.log(2.0) + np.sum(digamma(0.5 * (dof - np.arange(D)[:, np.newaxis])), 0)
-        log_weights = (self.expected_log_weights(kind) - 0.5 * D * np.log(dof)
-                       + 0.5 * (log_lambda - D / self.mean_precision))
+        # E[log |Lambda_k|] - log |W_k|, then scikit-learn's constant 1/2 (that - D / beta_k)
+        log_lambda = digamma(0.5 * (dof - np.arange(D)[:, np.newaxis])).sum(axis=0)
+        log_lambda += D * math.log(2.0)
+        constant = log_lambda - D / self.mean_precision
+        constant *= 0.5
+        log_weights = self.expected_log_weights(kind) - 0.5 * D * np.log(dof)
+        log_weights += constant
         weights = self.weights(kind) if weights is None else weights
         return VariationalParams(weights, self.means, self.covariances, self.precisions_cholesky, log_weights)
 
@@ -141,21 +145,22 @@ def moments(stats, reg_covar, counts=1.0):
     and nk * sk in units of `counts` (nk / counts, nk * sk / counts)."""
     s0, s1 = stats.s0, stats.s1
     nk = s0 + _EPS10 / counts
-    xk = stats.centers + s1 / nk[:, np.newaxis]
-    # about xk = c + S1 / nk: sum r (x - xk)(x - xk)^T = S2 - S1 S1^T (2 - S0 / nk) / nk
-    f = (2.0 - s0 / nk) / nk
+    d = s1 / nk[:, np.newaxis]
+    xk = stats.centers + d
+    # about xk = c + d: sum r (x - xk)(x - xk)^T = S2 - d S1^T (2 - S0 / nk), 1 <= 2 - S0 / nk <= 2
+    g = 2.0 - s0 / nk
     K, D = xk.shape
     cov = stats.covariance_type
     if cov == "full":
-        scatter = stats.s2 - (s1[:, :, np.newaxis] * s1[:, np.newaxis, :]) * f[:, np.newaxis, np.newaxis]
+        scatter = stats.s2 - (d[:, :, np.newaxis] * s1[:, np.newaxis, :]) * g[:, np.newaxis, np.newaxis]
         scatter.reshape(K, D * D)[:, :: D + 1] += (nk * reg_covar)[:, np.newaxis]
     elif cov == "tied":
-        scatter = stats.s2 - (f * s1.T) @ s1
+        scatter = stats.s2 - (g * d.T) @ s1
         scatter.reshape(D * D)[:: D + 1] += nk.sum() * reg_covar
     elif cov == "diag":
-        scatter = stats.s2 - s1**2 * f[:, np.newaxis] + (nk * reg_covar)[:, np.newaxis]
+        scatter = stats.s2 - d * s1 * g[:, np.newaxis] + (nk * reg_covar)[:, np.newaxis]
     else:
-        scatter = (stats.s2 - np.sum(s1**2, axis=1) * f) / D + nk * reg_covar
+        scatter = (stats.s2 - np.sum(d * s1, axis=1) * g) / D + nk * reg_covar
     return nk, xk, scatter
 
 
@@ -209,7 +214,7 @@ def posterior(prior, stats, reg_covar, scale, counts=1.0):
         )
     covs, prec_chol, jitter = core.precision_cholesky(np.ascontiguousarray(covs), cov, scale)
     post = Posterior(concentration, beta, means, dof, covs, prec_chol)
-    return post, Repairs(float(np.max(jitter)))
+    return post, Repairs(float(jitter.max()))
 
 
 def sum_r_log_r(stats, params, covariance_type):
