@@ -206,13 +206,16 @@ def posterior(prior, stats, reg_covar, scale, counts=1.0):
         covs /= dof / counts
     if cov in ("full", "tied"):  # symmetric to the last bit (the products above round unevenly)
         covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
-    if not np.isfinite(covs).all():
+    try:
+        covs, prec_chol, jitter = core.precision_cholesky(covs, cov, scale)
+    except ValueError:
+        if np.isfinite(covs).all():
+            raise
         raise ValueError(
             "Fitting produced non-finite covariances: the data's values (or sample weights) are too "
             "large or too small to be represented in floating point. Rescale X (for example with "
             "sklearn.preprocessing.StandardScaler) or the sample weights."
-        )
-    covs, prec_chol, jitter = core.precision_cholesky(np.ascontiguousarray(covs), cov, scale)
+        ) from None
     post = Posterior(concentration, beta, means, dof, covs, prec_chol)
     return post, Repairs(float(jitter.max()))
 

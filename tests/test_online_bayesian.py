@@ -1,6 +1,7 @@
 """MiniBatchBayesianGaussianMixture: stochastic variational inference against its
 definition (natural-gradient steps) and against batch variational inference."""
 
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -159,6 +160,25 @@ def test_priors_come_from_x_in_fit_and_from_the_first_mini_batch_in_partial_fit(
     online = MiniBatchBayesianGaussianMixture(n_components=3, random_state=0).partial_fit(X[:300])
     online.partial_fit(X[300:])
     np.testing.assert_allclose(online.mean_prior_, X[:300].mean(axis=0), rtol=1e-12)
+
+
+def test_streaming_holds_only_the_current_chunk():
+    # 40 chunks of 20 000 x 8 float64 (51 MB in all), made one at a time
+    def chunks():
+        rng = np.random.RandomState(0)
+        for _ in range(40):
+            yield rng.standard_normal((20_000, 8)) + rng.randint(3, size=(20_000, 1)) * 4.0
+
+    online = MiniBatchBayesianGaussianMixture(n_components=3, random_state=0)
+    tracemalloc.start()
+    try:
+        for chunk in chunks():
+            online.partial_fit(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert online.n_steps_ == 40
+    assert peak < 5 * 20_000 * 8 * 8
 
 
 @parametrize_with_checks(
