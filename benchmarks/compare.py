@@ -3,12 +3,16 @@
     python benchmarks/compare.py                      # all shapes, float64 and float32
     python benchmarks/compare.py --shapes S1 S4 --dtypes float64
     python benchmarks/compare.py --peer-python daal4py=/path/to/venv/bin/python
+    python benchmarks/compare.py --bayesian --fit     # BayesianGaussianMixture instead
 
 Prints, from one run, the cost of one EM iteration (PEERS.md's measure) for
 each implementation, and ratios to emfast; then a whole default fit() against
 scikit-learn, time per row as N grows, and the multiply-add rate on S1 and S4
 against the machine's peak. Implementations are measured in turn, round after
 round, so that a noisy machine slows all of them alike; medians are reported.
+With --bayesian, the per-iteration and whole-fit comparisons are for
+BayesianGaussianMixture against scikit-learn's (an iteration from the same
+init_params='random_from_data' start; the lower bound included).
 
 A peer that cannot be installed beside emfast (daal4py needs scikit-learn < 1.6)
 is timed from its own environment with --peer-python NAME=PYTHON, which runs
@@ -29,7 +33,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from peers import SHAPES, initial_parameters, make_data, per_iteration, settle  # noqa: E402
+from peers import SHAPES, _median_time, initial_parameters, make_data, per_iteration, settle  # noqa: E402
 
 PEERS = ("daal4py", "pomegranate")
 
@@ -156,6 +160,76 @@ def scaling_table(sizes, rounds, sklearn_max):
         del X
 
 
+def _bayesian_class(impl):
+    if impl == "emfast":
+        from emfast import BayesianGaussianMixture
+    else:
+        from sklearn.mixture import BayesianGaussianMixture
+    return BayesianGaussianMixture
+
+
+def bayesian_iteration_table(shapes, dtypes, rounds, n_iter):
+    """One variational iteration of BayesianGaussianMixture: (fit with 1 + n iterations -
+    fit with 1) / n, from init_params='random_from_data', tol = 0."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    print("\n## BayesianGaussianMixture: one iteration (ms), median of rounds; ratio = scikit-learn / emfast\n")
+    print("| shape | dtype | emfast | scikit-learn | speed-up |")
+    print("|---|---|---|---|---|")
+    ratios = []
+    for shape in shapes:
+        n, d, k, cov = SHAPES[shape]
+        for dtype in dtypes:
+            X = make_data(n, d, k, dtype=np.dtype(dtype))
+            times = {"emfast": [], "sklearn": []}
+            for _ in range(rounds):
+                for impl in times:
+                    cls = _bayesian_class(impl)
+
+                    def fit(iterations):
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", ConvergenceWarning)
+                            cls(n_components=k, covariance_type=cov, max_iter=iterations, tol=0,
+                                init_params="random_from_data", random_state=0).fit(X)
+
+                    times[impl].append(_median_time(fit, n_iter, 1))
+            em, sk = np.median(times["emfast"]), np.median(times["sklearn"])
+            if dtype == "float64":
+                ratios.append(sk / em)
+            print(f"| {shape} ({n}×{d}, K={k}, {cov}) | {dtype} | {1e3 * em:.1f} | {1e3 * sk:.1f} | "
+                  f"{sk / em:.1f}x |", flush=True)
+    if ratios:
+        print(f"\n- geometric mean speed-up per iteration, float64: {np.exp(np.mean(np.log(ratios))):.1f}x "
+              f"over {len(ratios)} shapes")
+
+
+def bayesian_fit_table(shapes, rounds):
+    from sklearn.exceptions import ConvergenceWarning
+
+    print("\n## BayesianGaussianMixture: whole default fit() (initialisation included), seconds, "
+          "median of rounds\n")
+    print("| shape | emfast | scikit-learn | speed-up | emfast n_iter | sklearn n_iter | lower bound / sample: "
+          "emfast, sklearn |")
+    print("|---|---|---|---|---|---|---|")
+    for shape in shapes:
+        n, d, k, cov = SHAPES[shape]
+        X = make_data(n, d, k)
+        t = {"emfast": [], "sklearn": []}
+        fitted = {}
+        for _ in range(rounds):
+            for impl in t:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    settle()
+                    t0 = time.perf_counter()
+                    fitted[impl] = _bayesian_class(impl)(n_components=k, covariance_type=cov, random_state=0).fit(X)
+                    t[impl].append(time.perf_counter() - t0)
+        em, sk = np.median(t["emfast"]), np.median(t["sklearn"])
+        bounds = [float(np.ravel(fitted[i].lower_bound_)[0]) / n for i in ("emfast", "sklearn")]
+        print(f"| {shape} | {em:.2f} | {sk:.2f} | {sk / em:.1f}x | {fitted['emfast'].n_iter_} | "
+              f"{fitted['sklearn'].n_iter_} | {bounds[0]:.6f}, {bounds[1]:.6f} |", flush=True)
+
+
 def peak_rate():
     """Double-precision multiply-adds per second of this machine, all cores (a C probe)."""
     src = os.path.join(HERE, "peak_fma.c")
@@ -202,6 +276,8 @@ def main():
     parser.add_argument("--scaling-sizes", nargs="+", type=int,
                         default=[10_000, 100_000, 1_000_000, 10_000_000])
     parser.add_argument("--sklearn-max-rows", type=int, default=2_000_000)
+    parser.add_argument("--bayesian", action="store_true",
+                        help="compare BayesianGaussianMixture instead (per iteration; whole fits with --fit)")
     args = parser.parse_args()
 
     import emfast
@@ -209,6 +285,12 @@ def main():
 
     emfast.show_config()
     print(f"scikit-learn {sklearn.__version__}, numpy {np.__version__}")
+    if args.bayesian:
+        if not args.no_iterations:
+            bayesian_iteration_table(args.shapes, args.dtypes, args.rounds, args.n_iter)
+        if args.fit:
+            bayesian_fit_table(args.shapes, args.rounds)
+        return
     peer_python = dict(p.split("=", 1) for p in args.peer_python)
     impls = ["emfast"] + ([] if args.no_sklearn else ["sklearn"])
     impls += [p for p in PEERS if p in peer_python or available_in_process(p)]
@@ -220,6 +302,7 @@ def main():
         whole_fit_table(args.shapes, args.rounds)
     if args.scaling:
         scaling_table(args.scaling_sizes, args.rounds, args.sklearn_max_rows)
+
 
 
 if __name__ == "__main__":

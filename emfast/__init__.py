@@ -12,6 +12,7 @@ except ImportError as exc:  # importing a source checkout that was never built
         f"emfast at {__path__[0]} is not built: install it with `pip install .` and "
         "import it from outside the source tree (the `pytest` command does this)."
     ) from exc
+from ._bayesian_mixture import BayesianGaussianMixture
 from ._em import DegenerateComponentWarning
 from ._classifier import GaussianMixtureClassifier
 from ._config import get_config, show_config
@@ -23,10 +24,12 @@ from ._minibatch import MiniBatchGaussianMixture
 from ._patch import patch_sklearn, unpatch_sklearn
 from ._student_t import MiniBatchStudentTMixture, StudentTMixture
 from ._selection import GaussianMixtureIC
+from ._online_bayesian import MiniBatchBayesianGaussianMixture
 
 __version__ = _build_info.version
 
 __all__ = [
+    "BayesianGaussianMixture",
     "BeliefPropagationLabeler",
     "DegenerateComponentWarning",
     "GaussianMixture",
@@ -34,6 +37,7 @@ __all__ = [
     "GaussianMixtureLabeler",
     "GaussianMixtureIC",
     "LLPClassifier",
+    "MiniBatchBayesianGaussianMixture",
     "MiniBatchGaussianMixture",
     "MiniBatchStudentTMixture",
     "StudentTMixture",

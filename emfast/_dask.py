@@ -135,8 +135,9 @@ class DaskData(Data):
             self.weight_blocks = [sample_weight[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
     @classmethod
-    def validated(cls, estimator, X, sample_weight):
-        """Checks scikit-learn's validate_data would make, without computing X."""
+    def validated(cls, estimator, X, sample_weight, counts=False):
+        """Checks scikit-learn's validate_data would make, without computing X (with
+        `counts`, weight_scale as emfast._data.training_data sets it)."""
         from ._validation import check_sample_weight
 
         if X.ndim != 2:
@@ -152,7 +153,9 @@ class DaskData(Data):
         if sample_weight is not None:
             if hasattr(sample_weight, "compute"):
                 sample_weight = sample_weight.compute()
-            data = cls(data.X, check_sample_weight(sample_weight, data.n_samples))
+            sample_weight, scale = check_sample_weight(sample_weight, data.n_samples, with_scale=True)
+            data = cls(data.X, sample_weight)
+            data.weight_scale = scale if counts else 1.0
         return data
 
     @classmethod
@@ -165,7 +168,9 @@ class DaskData(Data):
         return cls(X)
 
     def astype(self, dtype):
-        return DaskData(self.X.astype(dtype), self.sample_weight)
+        data = DaskData(self.X.astype(dtype), self.sample_weight)
+        data.weight_scale = self.weight_scale
+        return data
 
     def _reduce(self, parts):
         dask, _ = _import_dask()

@@ -52,6 +52,9 @@ class Data:
     n_features: int
     dtype: np.dtype
     sample_weight: "np.ndarray | None"
+    # the weights given are sample_weight * weight_scale (emfast._validation.check_sample_weight):
+    # a model that counts samples multiplies the passes' statistics by it
+    weight_scale: float = 1.0
 
     def __init__(self, shift=None):
         self._shift = None if shift is None else round_to(shift, self.dtype)
@@ -133,23 +136,26 @@ class ArrayData(Data):
 
     The passes use `n_threads` threads (0: the kernels' default, which follows
     threadpoolctl and OMP_NUM_THREADS); fits running side by side in Python
-    threads share the cores out this way (emfast._selection).
+    threads share the cores out this way (emfast._selection). `weight_scale`:
+    see Data.weight_scale.
     """
 
-    def __init__(self, X, sample_weight=None, shift=None, n_threads=0):
+    def __init__(self, X, sample_weight=None, shift=None, n_threads=0, weight_scale=1.0):
         self.X = X
         self.sample_weight = sample_weight
+        self.weight_scale = weight_scale
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         self.n_threads = n_threads
         super().__init__(shift)
 
     def astype(self, dtype):
-        return ArrayData(self.X.astype(dtype), self.sample_weight, n_threads=self.n_threads)
+        return ArrayData(self.X.astype(dtype), self.sample_weight, n_threads=self.n_threads,
+                         weight_scale=self.weight_scale)
 
     def with_threads(self, n_threads):
         """The same data (not copied, the same shift), passed over with n_threads threads."""
-        return ArrayData(self.X, self.sample_weight, self.shift, n_threads)
+        return ArrayData(self.X, self.sample_weight, self.shift, n_threads, self.weight_scale)
 
     def em_pass(self, params, covariance_type, n_worst=0, hard=False, groups=None):
         """The fused pass; `groups` = (group of each row, int32, -1 for none; first
@@ -238,10 +244,12 @@ class ArrayData(Data):
         return score_array(self.X, params, covariance_type, what, self.n_threads)
 
 
-def training_data(estimator, X, sample_weight):
+def training_data(estimator, X, sample_weight, counts=False):
     """The data object a fit runs on, validated as GaussianMixture.fit validates X
-    (n_features_in_ and feature_names_in_ set on the estimator): a Dask array
-    stays lazy, anything else becomes an ArrayData without a copy if possible."""
+    (n_features_in_ and feature_names_in_ set on the estimator; scikit-learn's
+    checks and messages): a Dask array stays lazy, anything else becomes an
+    ArrayData without a copy if possible. With `counts` (a model that counts the
+    weights), its weight_scale is set."""
     from sklearn.utils.validation import validate_data
 
     from ._validation import as_kernel_input, check_sample_weight, is_dask_array
@@ -249,10 +257,10 @@ def training_data(estimator, X, sample_weight):
     if is_dask_array(X):
         from ._dask import DaskData
 
-        return DaskData.validated(estimator, X, sample_weight)
-    X = validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-    X = as_kernel_input(X)
-    return ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
+        return DaskData.validated(estimator, X, sample_weight, counts)
+    X = as_kernel_input(validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
+    sample_weight, scale = check_sample_weight(sample_weight, X.shape[0], with_scale=True)
+    return ArrayData(X, sample_weight, weight_scale=scale if counts else 1.0)
 
 
 def score_dtype(X_dtype, params):

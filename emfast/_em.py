@@ -216,7 +216,8 @@ def fit_em(estimator, data, model, initial, current, progress=None, dtype=None):
     max_lower_bound = -np.inf
     best = None
     repairs = Repairs()
-    dtype = (data.dtype if dtype is None else np.dtype(dtype)).type
+    # the lower bound in `dtype`, else the model's (if it says), else the data's, as scikit-learn's
+    dtype = np.dtype(dtype if dtype is not None else getattr(model, "lower_bound_dtype", data.dtype)).type
     verbose = _Verbose(estimator)
     for init in range(n_init):
         verbose.init_begin(init)

@@ -39,7 +39,238 @@ from ._validation import (
 )
 
 
-class MiniBatchGaussianMixture(GaussianMixtureBase):
+class OnlineMixture(GaussianMixtureBase):
+    """The mini-batch machinery of emfast's online mixtures: ``partial_fit`` (one
+    update per call, the first call initialising the model), ``fit`` (passes over
+    shuffled mini-batches until the smoothed bound changes by less than tol) and
+    the float32 fallback. A subclass supplies the model: ``_start`` (initialise
+    from the first mini-batch), ``_step`` (one update) and ``_publish`` (the
+    fitted attributes), each returning the Repairs made where it fits."""
+
+    # ------------------------------------------------------------- public API
+
+    @array_api_fit
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Make one online update from the mini-batch X.
+
+        The first call initialises the model from X (which then needs at least
+        n_components rows). A mini-batch whose rows all have zero weight
+        carries no information and makes no step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The mini-batch.
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the mini-batch's rows; None gives every row
+            weight 1.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        with unchanged_on_error(self):
+            return self._partial_fit(X, sample_weight)
+
+    @array_api_fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit by passes over shuffled mini-batches of X.
+
+        Starts afresh (forgetting earlier ``partial_fit`` calls) and makes
+        passes until the smoothed log-likelihood changes by less than ``tol``
+        over a pass, or ``max_iter`` passes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a NumPy array or memory map).
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None gives every sample weight 1.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        with unchanged_on_error(self):
+            return self._fit(X, sample_weight)
+
+    def _partial_fit(self, X, sample_weight):
+        """partial_fit's work (its state restored by the caller on error)."""
+        first = not hasattr(self, "n_steps_")
+        if first:
+            self._validate_params()
+        X = check_X(self, X, reset=first)
+        # weights as the passes take them; the given ones are sample_weight * _weight_scale
+        sample_weight, self._weight_scale = check_sample_weight(sample_weight, X.shape[0], with_scale=True)
+        if first:
+            # MemoryError now for a model that cannot be allocated, before initialising
+            # (and the statistics that later steps blend)
+            check_fit_memory(self, ArrayData(X), extra=stats_bytes(self.covariance_type, self.n_components, X.shape[1]))
+            with blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
+                repairs = self._update(X, sample_weight)
+        else:
+            repairs = self._update(X, sample_weight)
+        repairs.warn(self.reg_covar)
+        return self
+
+    def _fit(self, X, sample_weight):
+        """fit's work (its state restored by the caller on error)."""
+        self._validate_params()
+        for attr in ("n_steps_", "_stats"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = as_kernel_input(X)
+        n_samples = X.shape[0]
+        check_n_samples(n_samples, self.n_components)
+        sample_weight, self._weight_scale = check_sample_weight(sample_weight, n_samples, with_scale=True)
+        # a mini-batch must hold at least n_components rows to initialise from
+        batch = max(min(self.batch_size, n_samples), self.n_components)
+        # MemoryError now for a model that cannot be allocated, before any batch is
+        # copied or the model initialised: a pass's order of the rows, a batch's copy
+        # and the blended statistics besides a fit on one batch
+        K, D = self.n_components, X.shape[1]
+        extra = 8 * n_samples + batch * D * X.dtype.itemsize + stats_bytes(self.covariance_type, K, D)
+        check_fit_memory(self, ArrayData(X), n_samples=batch, extra=extra)
+        with blas_on_one_thread():
+            self._begin_fit(X, sample_weight)
+            return self._fit_passes(X, sample_weight, batch)
+
+    def _begin_fit(self, X, sample_weight):
+        """What fit needs of all of X before its passes (nothing here)."""
+
+    def _fit_passes(self, X, sample_weight, batch):
+        """fit's passes over shuffled mini-batches (validated X)."""
+        rng = check_random_state(self.random_state)
+        self._random_state = rng
+        self.converged_ = False
+        self.lower_bounds_ = []
+        repairs = Repairs()
+        if self.max_iter == 0:
+            # as GaussianMixture(max_iter=0): the initial model, no EM step
+            for Xb, wb in self._batches(X, sample_weight, batch, rng):
+                repairs = self._update(Xb, wb, step=False)
+                break
+            self._check_started()
+            self.lower_bound_ = -np.inf
+            repairs.warn(self.reg_covar)
+            return self
+        previous = None
+        for n_pass in range(1, self.max_iter + 1):
+            for Xb, wb in self._batches(X, sample_weight, batch, rng):
+                repairs |= self._update(Xb, wb)
+            if not hasattr(self, "n_steps_"):
+                continue  # no mini-batch of this pass could start the model
+            self.lower_bounds_.append(self.lower_bound_)
+            if self.verbose:
+                print(f"  Pass {n_pass}: smoothed log-likelihood {self.lower_bound_:.5f}")
+            if previous is not None and abs(self.lower_bound_ - previous) < self.tol:
+                self.converged_ = True
+                break
+            previous = self.lower_bound_
+        self._check_started()
+        self.n_iter_ = n_pass
+        repairs.warn(self.reg_covar)
+        if not self.converged_:
+            warnings.warn(
+                f"{type(self).__name__} did not converge within max_iter passes; "
+                "increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit as ``fit`` does, then return the component labels of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The most probable component of each sample under the fitted model.
+        """
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    # ------------------------------------------------------------- the steps
+
+    def _batches(self, X, sample_weight, batch, rng):
+        """One pass of shuffled mini-batches (X rows, weights). Until the model has
+        started, batches that cannot start it (fewer than n_components rows, or no
+        weight) are left out; a zero-weight batch is a no-op in _update anyway."""
+        n_samples = X.shape[0]
+        order = rng.permutation(n_samples)
+        for start in range(0, n_samples, batch):
+            rows = np.sort(order[start : start + batch])
+            wb = None if sample_weight is None else sample_weight[rows]
+            if not hasattr(self, "n_steps_"):
+                if len(rows) < self.n_components or (wb is not None and not wb.sum() > 0):
+                    continue
+            yield X[rows], wb
+
+    def _check_started(self):
+        if not hasattr(self, "n_steps_"):
+            raise ValueError(
+                "No mini-batch held n_components rows of non-zero sample weight to "
+                "initialise the model from; increase batch_size."
+            )
+
+    def _update(self, X, sample_weight, step=True):
+        """Initialise from X if nothing is fitted yet, then one step (validated X).
+        Returns the repairs made."""
+        if sample_weight is not None and not sample_weight.sum() > 0:
+            # no weight, no information: nothing to start from or step with
+            if not hasattr(self, "n_steps_"):
+                raise ValueError(
+                    "The first mini-batch has no sample weight (all weights are zero); "
+                    "it cannot initialise the model."
+                )
+            return Repairs()
+        repairs = Repairs()
+        try:
+            if not hasattr(self, "n_steps_"):
+                repairs = self._start(X, sample_weight)
+            if step:
+                repairs |= self._step(X, sample_weight)
+        except Float32Overflow:  # float32 cannot hold this batch's squared deviations
+            X = X.astype(np.float64)
+            if not hasattr(self, "n_steps_") or self.n_steps_ == 0:
+                repairs = self._start(X, sample_weight)
+            if step:
+                repairs |= self._step(X, sample_weight)
+        if not step:
+            self._publish(X.dtype)
+        return repairs
+
+    def _blend(self, batch):
+        """The running statistics after the next mini-batch's (per unit weight, centred
+        on the model's means): (statistics, step size rho_t)."""
+        if self._stats is None:
+            return batch, 1.0
+        rho = (self.learning_offset + self.n_steps_ + 1) ** -self.learning_decay
+        return self._stats.recentred(batch.centers).blend(batch, rho), rho
+
+    def _advance(self, batch_bound, rho):
+        """Count the step; lower_bound_ becomes the average of the mini-batches'
+        bounds with the step sizes."""
+        first = self.n_steps_ == 0
+        self.n_steps_ += 1
+        self.lower_bound_ = batch_bound if first else (1 - rho) * self.lower_bound_ + rho * batch_bound
+
+
+class MiniBatchGaussianMixture(OnlineMixture):
     """Gaussian mixture fitted by online (stepwise) EM on mini-batches.
 
     ``partial_fit`` makes one stepwise-EM update per call, so a model can be
@@ -219,207 +450,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         self.verbose = verbose
         self.reseed_empty = reseed_empty
 
-    # ------------------------------------------------------------- public API
-
-    @array_api_fit
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """Make one stepwise-EM update from the mini-batch X.
-
-        The first call initialises the model from X (which then needs at least
-        n_components rows). A mini-batch whose rows all have zero weight
-        carries no information and makes no step.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The mini-batch.
-        y : None
-            Ignored; present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the mini-batch's rows; None gives every row
-            weight 1.
-
-        Returns
-        -------
-        self : MiniBatchGaussianMixture
-            The updated estimator.
-        """
-        with unchanged_on_error(self):
-            return self._partial_fit(X, sample_weight)
-
-    @array_api_fit
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit by passes over shuffled mini-batches of X.
-
-        Starts afresh (forgetting earlier ``partial_fit`` calls) and makes
-        passes until the smoothed log-likelihood changes by less than ``tol``
-        over a pass, or ``max_iter`` passes.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (a NumPy array or memory map).
-        y : None
-            Ignored; present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; None gives every sample weight 1.
-
-        Returns
-        -------
-        self : MiniBatchGaussianMixture
-            The fitted estimator.
-        """
-        with unchanged_on_error(self):
-            return self._fit(X, sample_weight)
-
-    def _partial_fit(self, X, sample_weight):
-        """partial_fit's work (its state restored by the caller on error)."""
-        first = not hasattr(self, "n_steps_")
-        if first:
-            self._validate_params()
-        X = check_X(self, X, reset=first)
-        sample_weight = check_sample_weight(sample_weight, X.shape[0])
-        if first:
-            # MemoryError now for a model that cannot be allocated, before initialising
-            # (and the statistics that later steps blend)
-            check_fit_memory(self, ArrayData(X), extra=stats_bytes(self.covariance_type, self.n_components, X.shape[1]))
-            with blas_on_one_thread():  # k-means++ seeding; later steps hardly use BLAS
-                repairs = self._update(X, sample_weight)
-        else:
-            repairs = self._update(X, sample_weight)
-        repairs.warn(self.reg_covar)
-        return self
-
-    def _fit(self, X, sample_weight):
-        """fit's work (its state restored by the caller on error)."""
-        self._validate_params()
-        for attr in ("n_steps_", "_stats"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = as_kernel_input(X)
-        n_samples = X.shape[0]
-        check_n_samples(n_samples, self.n_components)
-        sample_weight = check_sample_weight(sample_weight, n_samples)
-        # a mini-batch must hold at least n_components rows to initialise from
-        batch = max(min(self.batch_size, n_samples), self.n_components)
-        # MemoryError now for a model that cannot be allocated, before any batch is
-        # copied or the model initialised: a pass's order of the rows, a batch's copy
-        # and the blended statistics besides a fit on one batch
-        K, D = self.n_components, X.shape[1]
-        extra = 8 * n_samples + batch * D * X.dtype.itemsize + stats_bytes(self.covariance_type, K, D)
-        check_fit_memory(self, ArrayData(X), n_samples=batch, extra=extra)
-        with blas_on_one_thread():
-            return self._fit_passes(X, sample_weight, batch)
-
-    def _fit_passes(self, X, sample_weight, batch):
-        """fit's passes over shuffled mini-batches (validated X)."""
-        rng = check_random_state(self.random_state)
-        self._random_state = rng
-        self.converged_ = False
-        self.lower_bounds_ = []
-        repairs = Repairs()
-        if self.max_iter == 0:
-            # as GaussianMixture(max_iter=0): the initial model, no EM step
-            for Xb, wb in self._batches(X, sample_weight, batch, rng):
-                repairs = self._update(Xb, wb, step=False)
-                break
-            self._check_started()
-            self.lower_bound_ = -np.inf
-            repairs.warn(self.reg_covar)
-            return self
-        previous = None
-        for n_pass in range(1, self.max_iter + 1):
-            for Xb, wb in self._batches(X, sample_weight, batch, rng):
-                repairs |= self._update(Xb, wb)
-            if not hasattr(self, "n_steps_"):
-                continue  # no mini-batch of this pass could start the model
-            self.lower_bounds_.append(self.lower_bound_)
-            if self.verbose:
-                print(f"  Pass {n_pass}: smoothed log-likelihood {self.lower_bound_:.5f}")
-            if previous is not None and abs(self.lower_bound_ - previous) < self.tol:
-                self.converged_ = True
-                break
-            previous = self.lower_bound_
-        self._check_started()
-        self.n_iter_ = n_pass
-        repairs.warn(self.reg_covar)
-        if not self.converged_:
-            warnings.warn(
-                f"{type(self).__name__} did not converge within max_iter passes; "
-                "increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit as ``fit`` does, then return the component labels of X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored; present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights, as in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            The most probable component of each sample under the fitted model.
-        """
-        return self.fit(X, sample_weight=sample_weight).predict(X)
-
-    # ------------------------------------------------------------- the steps
-
-    def _batches(self, X, sample_weight, batch, rng):
-        """One pass of shuffled mini-batches (X rows, weights). Until the model has
-        started, batches that cannot start it (fewer than n_components rows, or no
-        weight) are left out; a zero-weight batch is a no-op in _update anyway."""
-        n_samples = X.shape[0]
-        order = rng.permutation(n_samples)
-        for start in range(0, n_samples, batch):
-            rows = np.sort(order[start : start + batch])
-            wb = None if sample_weight is None else sample_weight[rows]
-            if not hasattr(self, "n_steps_"):
-                if len(rows) < self.n_components or (wb is not None and not wb.sum() > 0):
-                    continue
-            yield X[rows], wb
-
-    def _check_started(self):
-        if not hasattr(self, "n_steps_"):
-            raise ValueError(
-                "No mini-batch held n_components rows of non-zero sample weight to "
-                "initialise the model from; increase batch_size."
-            )
-
-    def _update(self, X, sample_weight, step=True):
-        """Initialise from X if nothing is fitted yet, then one step (validated X).
-        Returns the repairs made."""
-        if sample_weight is not None and not sample_weight.sum() > 0:
-            # no weight, no information: nothing to start from or step with
-            if not hasattr(self, "n_steps_"):
-                raise ValueError(
-                    "The first mini-batch has no sample weight (all weights are zero); "
-                    "it cannot initialise the model."
-                )
-            return Repairs()
-        repairs = Repairs()
-        try:
-            if not hasattr(self, "n_steps_"):
-                repairs = self._start(X, sample_weight)
-            if step:
-                repairs |= self._step(X, sample_weight)
-        except Float32Overflow:  # float32 cannot hold this batch's squared deviations
-            X = X.astype(np.float64)
-            if not hasattr(self, "n_steps_") or self.n_steps_ == 0:
-                repairs = self._start(X, sample_weight)
-            if step:
-                repairs |= self._step(X, sample_weight)
-        if not step:
-            self._store_parameters(self._params, X.dtype)
-        return repairs
+    # ------------------------------------------------------------- the model
 
     def _start(self, X, sample_weight):
         """Initialise the model from the first mini-batch; returns the repairs made."""
@@ -449,12 +480,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         data = ArrayData(X, sample_weight, shift=self._params.shift(X.dtype))
         raw = data.em_pass(self._params, cov, n_worst=self.n_components if self.reseed_empty else 0)
         batch = self._expected(raw, self._params).normalised()
-        t = self.n_steps_ + 1
-        if self._stats is None:
-            stats, rho = batch, 1.0
-        else:
-            rho = (self.learning_offset + t) ** -self.learning_decay
-            stats = self._stats.recentred(batch.centers).blend(batch, rho)
+        stats, rho = self._blend(batch)
         new, repairs, reseeded = maximise(
             stats, covariance_type=cov, reg_covar=self.reg_covar, scale=self._scale, n_samples=X.shape[0],
             data=data, worst_rows=raw.worst_row if self.reseed_empty else None,
@@ -465,13 +491,13 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
             stats = stats.recentred(new.means).replace_components(reseeded, self._stats_of(new))
         self._stats = stats
         self._params = new
-        self.n_steps_ = t
-        batch_ll = batch.loglik
-        previous = getattr(self, "lower_bound_", None) if t > 1 else None
-        smoothed = batch_ll if previous is None else (1 - rho) * previous + rho * batch_ll
-        self._store_parameters(new, X.dtype)
-        self.lower_bound_ = X.dtype.type(smoothed)
+        self._advance(batch.loglik, rho)
+        self._publish(X.dtype)
+        self.lower_bound_ = X.dtype.type(self.lower_bound_)
         return repairs
+
+    def _publish(self, dtype):
+        self._store_parameters(self._params, dtype)
 
     # Hooks for mixtures of other components (emfast._student_t.MiniBatchStudentTMixture):
     # the initial model, a pass's statistics as expectations, the family's own

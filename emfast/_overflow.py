@@ -38,7 +38,7 @@ def overflow_rows(X, params, covariance_type, what):
     see student_rows.
     """
     X = np.asarray(X, dtype=np.float64)
-    weights = np.asarray(params.weights, dtype=np.float64)
+    log_weights = params.native()[0]  # the kernels' (a variational mixture's are not log weights_)
     means = np.asarray(params.means, dtype=np.float64)
     pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
     n, D = X.shape
@@ -48,7 +48,7 @@ def overflow_rows(X, params, covariance_type, what):
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         cst = np.array(
             [
-                np.log(weights[k]) + np.sum(np.log(np.abs(np.diag(factors[k]))))
+                log_weights[k] + np.sum(np.log(np.abs(np.diag(factors[k]))))
                 - D * core.HALF_LOG_2PI
                 for k in range(K)
             ]
@@ -65,7 +65,7 @@ def overflow_rows(X, params, covariance_type, what):
             return maha
         if params.dofs is not None:
             log_det = np.array([np.sum(np.log(np.diag(P))) for P in factors])
-            return student_rows(log_maha, np.log(weights) + log_det, params.dofs, D, what)
+            return student_rows(log_maha, log_weights + log_det, params.dofs, D, what)
         o = means[np.argmin(log_maha, axis=1)]
         diff = X * 0.5 - o * 0.5  # z / 2: finite, where z = x - o may not be
         h = np.max(np.abs(diff), axis=1)  # s / 2

@@ -65,7 +65,7 @@ def check_n_samples(n_samples, n_components, where=""):
         )
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight, n_samples, with_scale=False):
     """Validated float64 weights of shape (n_samples,), or None for unit weights.
 
     The checks and messages are those of the installed scikit-learn
@@ -75,17 +75,22 @@ def check_sample_weight(sample_weight, n_samples):
     bring it near 1: the model depends only on their ratios, and this keeps the
     weighted statistics from overflowing or vanishing under the 10 eps that
     scikit-learn adds to every component's weight.
+    A model that counts the weights (a Bayesian one) asks `with_scale` and gets
+    (weights, scale): the given weights are weights * scale.
     """
+    scale = 1.0
     if sample_weight is None:
-        return None
+        return (None, scale) if with_scale else None
     rows = np.empty((n_samples, 0))  # what the helper needs of X: its length
     sw = _check_sample_weight(sample_weight, rows, dtype=np.float64, ensure_non_negative=True)
     if np.all(sw == 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
     largest = float(sw.max())
     if not 2.0**-32 <= largest <= 2.0**64:
-        sw = np.ldexp(sw, -np.frexp(largest)[1])  # a new array: the caller's is untouched
-    return sw
+        exponent = np.frexp(largest)[1]
+        sw = np.ldexp(sw, -exponent)  # a new array: the caller's is untouched
+        scale = float(np.ldexp(1.0, exponent))
+    return (sw, scale) if with_scale else sw
 
 
 def is_dask_array(X):

@@ -17,12 +17,15 @@ from typing import Callable, Optional
 
 import numpy as np
 import pytest
+from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from emfast import (
+    BayesianGaussianMixture,
     GaussianMixture,
     GaussianMixtureClassifier,
     GaussianMixtureIC,
+    MiniBatchBayesianGaussianMixture,
     MiniBatchGaussianMixture,
     MiniBatchStudentTMixture,
     StudentTMixture,
@@ -43,6 +46,11 @@ class EstimatorCase:
     validated_otherwise: tuple = ()
     supervised: bool = False  # fit(X, y): labels_for(X) are its y
     dask_fit: bool = False  # fit takes a Dask array
+    # sample weights count samples (a Bayesian model): their scale changes the model
+    weights_are_counts: bool = False
+    # float32 X gives float32 attributes where they fit (scikit-learn's GaussianMixture);
+    # False: float64 ones (scikit-learn's BayesianGaussianMixture)
+    float32_model: bool = True
 
     def __repr__(self):
         return self.id
@@ -82,6 +90,31 @@ def _student_t(cov):
         make=lambda **kw: StudentTMixture(**{"covariance_type": cov, **kw}),
         reference=lambda **kw: SkGaussianMixture(**{"covariance_type": cov, **kw}),
     )
+
+
+def _bayesian(cov, prior_type="dirichlet_process"):
+    params = {"covariance_type": cov, "weight_concentration_prior_type": prior_type}
+    suffix = "" if prior_type == "dirichlet_process" else f"-{prior_type}"
+    return EstimatorCase(
+        id=f"BayesianGaussianMixture-{cov}{suffix}",
+        make=lambda **kw: BayesianGaussianMixture(**{**params, **kw}),
+        reference=lambda **kw: SkBayesianGaussianMixture(**{**params, **kw}),
+        weights_are_counts=True,
+        float32_model=False,
+    )
+
+
+def _minibatch_bayesian(cov):
+    # scikit-learn has no online variational mixture; its batch one validates the same way
+    return EstimatorCase(
+        id=f"MiniBatchBayesianGaussianMixture-{cov}",
+        make=lambda **kw: MiniBatchBayesianGaussianMixture(**{"covariance_type": cov, "batch_size": 64, **kw}),
+        reference=lambda **kw: SkBayesianGaussianMixture(**{"covariance_type": cov, **kw}),
+        weights_are_counts=True,
+        float32_model=False,
+    )
+
+
 
 
 def _minibatch_student_t(cov):
@@ -127,6 +160,9 @@ MIXTURES = (
     # the online t's passes and M-step are the batch t's: two configurations cover its own steps
     + [_minibatch_student_t(cov) for cov in ("full", "diag")]
     + [_ic(cov) for cov in COV_TYPES]
+    + [_bayesian(cov) for cov in COV_TYPES]
+    + [_bayesian("full", "dirichlet_distribution")]
+    + [_minibatch_bayesian(cov) for cov in COV_TYPES]
 )
 ESTIMATORS = MIXTURES + [_classifier(cov) for cov in COV_TYPES]
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import make_blobs, sklearn_float32_dtype
 from sklearn.exceptions import ConvergenceWarning
 
-from emfast import GaussianMixture
+from emfast import BayesianGaussianMixture, GaussianMixture
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -95,3 +95,25 @@ def test_nan_in_a_block_is_an_error(client):
     X[1500, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         GaussianMixture(2, random_state=0).fit(da.from_array(X, chunks=500))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_bayesian_fit_equals_in_memory_fit(client, cov):
+    X = make_blobs(6000, 4, 3, seed=1, spread=3.0, anisotropic=True)
+    w = np.random.RandomState(0).uniform(0.5, 2.0, size=len(X)) * 2.0**70  # counts, rescaled in the passes
+    kw = dict(n_components=4, covariance_type=cov, max_iter=8, init_params="random_from_data", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local = BayesianGaussianMixture(**kw).fit(X, sample_weight=w)
+        dX = da.from_array(X, chunks=(1000, 2))
+        remote = BayesianGaussianMixture(**kw).fit(dX, sample_weight=w)
+    assert_same(remote, local)
+    for name in ("weight_concentration_", "mean_precision_", "degrees_of_freedom_", "mean_prior_",
+                 "covariance_prior_"):
+        np.testing.assert_allclose(np.ravel(getattr(remote, name)), np.ravel(getattr(local, name)), rtol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = remote.fit_predict(dX, sample_weight=w)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), local.predict(X))

@@ -43,6 +43,7 @@ def _normalised(msg):
         return "{" + ", ".join(sorted(set(m.group(1).split(", ")) - EXTRA_OPTIONS)) + "}"
 
     msg = re.sub(r"\{([^{}]*)\}", options, msg or "")
+    msg = msg.replace("MiniBatchBayesianGaussianMixture", "BayesianGaussianMixture")
     for name in ("MiniBatchGaussianMixture", "MiniBatchStudentTMixture", "StudentTMixture", "GaussianMixtureIC"):
         msg = msg.replace(name, "GaussianMixture")
     return msg
@@ -356,4 +357,4 @@ def test_values_whose_squares_overflow_are_a_clear_value_error(case, scale):
 def test_means_init_whose_distances_overflow_is_a_clear_value_error(case):
     means = np.array([[1e200, 0, 0], [-1e200, 0, 0]])
     with pytest.raises(ValueError, match="overflow float64.*means_init"):
-        case.make(n_components=2, means_init=means).fit(X)
+        make_or_skip(case, n_components=2, means_init=means).fit(X)

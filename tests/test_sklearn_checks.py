@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emfast import GaussianMixture, GaussianMixtureIC, MiniBatchStudentTMixture, StudentTMixture
+from emfast import BayesianGaussianMixture, GaussianMixture, GaussianMixtureIC, MiniBatchStudentTMixture, StudentTMixture
 
 # Checks expected to fail, with the reason (scikit-learn's own format).
 EXPECTED_FAILED_CHECKS = {}
@@ -24,7 +24,11 @@ def _expected_failed_checks(estimator):
         for cov in ("full", "tied", "diag", "spherical")
     ]
     + [MiniBatchStudentTMixture(random_state=0)]
-    + [GaussianMixtureIC(max_components=3, covariance_type="all", random_state=0)],
+    + [GaussianMixtureIC(max_components=3, covariance_type="all", random_state=0)]
+    + [
+        BayesianGaussianMixture(covariance_type=cov, random_state=0)
+        for cov in ("full", "tied", "diag", "spherical")
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check, monkeypatch):
