@@ -29,14 +29,20 @@ def overflow_error():
     )
 
 
-def finite_stats(stats, dtype):
-    """The statistics, if finite; else float32 data is refitted in float64
-    (Float32Overflow), and float64 data is a ValueError."""
-    if stats.is_finite():
+def finite_stats(stats, dtype, finite=None):
+    """The statistics, if finite (as `finite` says, or Stats.is_finite); else
+    float32 data is refitted in float64 (Float32Overflow), and float64 data is
+    a ValueError."""
+    if stats.is_finite() if finite is None else finite:
         return stats
     if dtype == np.float32:
         raise Float32Overflow
     raise overflow_error()
+
+
+def native_stats(d, covariance_type, dtype):
+    """Stats of a pass's result dict (emfast._core), checked as finite_stats does."""
+    return finite_stats(Stats.from_native(d, covariance_type), dtype, d["finite"])
 
 
 class Data:
@@ -138,12 +144,12 @@ class ArrayData(Data):
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
             self.shift, 0, n_worst, hard, params.dofs,
         )
-        return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
+        return native_stats(stats, covariance_type, self.dtype)
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
         """Statistics under fixed responsibilities: hard labels or soft resp."""
         stats = core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift, 0)
-        return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
+        return native_stats(stats, covariance_type, self.dtype)
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
         """The draws are those of scikit-learn's init_params='random'
@@ -185,7 +191,7 @@ class ArrayData(Data):
         return core.kmeans_lloyd(self.X, self.sample_weight, shift, centers, labels, max_iter, tol, 0)
 
     def distinct_labels(self, labels):
-        return len(np.unique(labels))
+        return int(np.count_nonzero(np.bincount(labels)))
 
     def distances_to_labels(self, centers, labels, shift):
         centers = np.asarray(centers, dtype=self.dtype)

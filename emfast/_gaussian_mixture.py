@@ -6,9 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._data import ArrayData, Float32Overflow
 from ._em import GaussianEM, Repairs, fit_em
@@ -17,11 +15,12 @@ from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
 from ._progress import Progress
 from ._validation import (
-    as_kernel_input,
     blas_on_one_thread,
     check_finite_model,
     check_n_samples,
     check_sample_weight,
+    check_X,
+    fit_random_state,
     is_dask_array,
 )
 
@@ -307,8 +306,7 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
 
             data = DaskData.validated(self, X, sample_weight)
         else:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            X = as_kernel_input(X)
+            X = check_X(self, X, reset=True, min_samples=2)
             data = ArrayData(X, check_sample_weight(sample_weight, X.shape[0]))
         check_n_samples(data.n_samples, self.n_components)
         # MemoryError now for a model that cannot be allocated, before any work
@@ -326,18 +324,18 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         """The EM loop (scikit-learn's, iteration for iteration) over a data object."""
         inits = self._check_initial_parameters(data.n_features)
         scale = data.scale()
-        random_state = check_random_state(self.random_state)
         model = self._em_model(scale, data.n_samples)
+        with fit_random_state(self.random_state) as random_state:
 
-        def initial():
-            params, jitter = initial_parameters(
-                data, n_components=self.n_components, covariance_type=self.covariance_type,
-                init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
-                inits=inits, scale=scale,
-            )
-            return self._start_family(params), Repairs(jitter)
+            def initial():
+                params, jitter = initial_parameters(
+                    data, n_components=self.n_components, covariance_type=self.covariance_type,
+                    init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
+                    inits=inits, scale=scale,
+                )
+                return self._start_family(params), Repairs(jitter)
 
-        best = fit_em(self, data, model, initial, self._current_parameters, progress)
+            best = fit_em(self, data, model, initial, self._current_parameters, progress)
         self.converged_ = best.converged
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(

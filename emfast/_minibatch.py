@@ -20,7 +20,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._data import ArrayData, Float32Overflow
 from ._em import Repairs, maximise
@@ -28,7 +27,7 @@ from ._init import initial_parameters
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
 from ._stats import Stats
-from ._validation import as_kernel_input, blas_on_one_thread, check_n_samples, check_sample_weight, check_X
+from ._validation import blas_on_one_thread, check_n_samples, check_sample_weight, check_X
 
 
 class MiniBatchGaussianMixture(GaussianMixtureBase):
@@ -275,8 +274,7 @@ class MiniBatchGaussianMixture(GaussianMixtureBase):
         for attr in ("n_steps_", "_stats"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = as_kernel_input(X)
+        X = check_X(self, X, reset=True, min_samples=2)
         n_samples = X.shape[0]
         check_n_samples(n_samples, self.n_components)
         sample_weight = check_sample_weight(sample_weight, n_samples)

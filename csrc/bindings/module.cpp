@@ -299,6 +299,11 @@ py::dict stats_to_dict(const emfast::Stats& s) {
         d["resp"] = to_numpy(s.resp, {s.K});
         d["log_scale"] = to_numpy(s.log_scale, {s.K});
     }
+    // what emfast._stats.Stats.is_finite tests, without a NumPy call per array
+    bool finite = std::isfinite(s.loglik) && std::isfinite(s.weight);
+    for (const auto* v : {&s.s0, &s.s1, &s.s2, &s.resp, &s.log_scale})
+        finite = finite && all_finite(v->data(), int64_t(v->size()));
+    d["finite"] = finite;
     return d;
 }
 
