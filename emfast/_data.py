@@ -70,7 +70,10 @@ class Data:
 
     def scale(self):
         """Average feature variance of the first rows: the unit of the jitter."""
-        scale = float(np.mean(np.var(self.head(10000), axis=0)))
+        head = self.head(10000)
+        # np.mean(np.var(head, axis=0)) in NumPy's steps, without its wrappers' cost
+        d = head - np.add.reduce(head, axis=0) / len(head)
+        scale = float(np.add.reduce(np.add.reduce(d * d, axis=0) / len(head)) / head.shape[1])
         return scale if np.isfinite(scale) and scale > 0 else 1.0
 
     # the interface
@@ -80,6 +83,11 @@ class Data:
     def em_pass(self, params, covariance_type, n_worst=0, hard=False):  # pragma: no cover
         """The fused E-step + statistics pass (emfast._stats.Stats), centred on params' means."""
         raise NotImplementedError
+
+    def run_em(self, params, covariance_type, reg_covar, scale, n_samples, max_iter, tol, lower_bound):
+        """EM iterations in one native call (emfast._em.GaussianEM.run), or None
+        where this data has none."""
+        return None
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):  # pragma: no cover
         """Statistics under scikit-learn's random responsibilities (init_params='random')."""
@@ -145,6 +153,14 @@ class ArrayData(Data):
             self.shift, 0, n_worst, hard, params.dofs,
         )
         return native_stats(stats, covariance_type, self.dtype)
+
+    def run_em(self, params, covariance_type, reg_covar, scale, n_samples, max_iter, tol, lower_bound):
+        log_weights, means, prec_chol = params.native()
+        out = core.em_run(
+            self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type, self.shift,
+            float(reg_covar), float(scale), n_samples, max_iter, float(tol), float(lower_bound),
+        )
+        return finite_stats(out, self.dtype, out["finite"])
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
         """Statistics under fixed responsibilities: hard labels or soft resp."""

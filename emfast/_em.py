@@ -160,6 +160,17 @@ class GaussianEM:
         )
         return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
 
+    def run(self, data, params, max_iter, tol, lower_bound):
+        """fit_em's iterations from params in one call where the data has a native
+        loop (without re-seeding): (params, lower bounds, converged, repairs), or None."""
+        out = None if self.reseed else data.run_em(
+            params, self.covariance_type, self.reg_covar, self.scale, self.n_samples, max_iter, tol, lower_bound)
+        if out is None:
+            return None
+        new = Params(out["weights"], out["means"], out["covariances"], out["precisions_cholesky"])
+        lower_bounds = [data.dtype.type(b) for b in out["lower_bounds"]]
+        return new, lower_bounds, bool(out["converged"]), Repairs(float(out["jitter"]))
+
 
 @dataclasses.dataclass
 class Fit:
@@ -179,15 +190,18 @@ def fit_em(estimator, data, model, initial, current, progress=None):
     `model.step(data, params)` makes one iteration; `initial()` gives a new
     initialisation's parameters (and the repairs it needed), `current()` the
     fitted ones (warm start). Verbose messages as scikit-learn prints them;
-    `progress` (emfast._progress.Progress) hears of every iteration.
+    `progress` (emfast._progress.Progress) hears of every iteration. Where
+    nothing is to be seen between iterations, a model's `run` (if it has one)
+    makes them all at once, with the same results.
     """
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     n_init = estimator.n_init if do_init else 1
     max_lower_bound = -np.inf
     best = None
     repairs = Repairs()
-    dtype = data.dtype.type
     verbose = _Verbose(estimator)
+    quiet = verbose.level == 0 and (progress is None or not progress.active)
+    run = getattr(model, "run", None) if quiet else None
     for init in range(n_init):
         verbose.init_begin(init)
         if progress is not None:
@@ -198,30 +212,41 @@ def fit_em(estimator, data, model, initial, current, progress=None):
         else:
             params = current()
         lower_bound = -np.inf if do_init else estimator.lower_bound_
-        lower_bounds = []
         if estimator.max_iter == 0:
             best = Fit(params, 0, max_lower_bound, [], False, repairs)
             continue
-        converged = False
-        for n_iter in range(1, estimator.max_iter + 1):
-            previous = lower_bound
-            started = time()
-            step = model.step(data, params)
-            params, lower_bound = step.params, dtype(step.lower_bound)
-            repairs |= step.repairs
-            lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            slow = progress is not None and progress.iteration(n_iter, estimator.max_iter, lower_bound, time() - started)
-            verbose.iteration_end(n_iter, change, force=slow)
-            if abs(change) < estimator.tol and not step.repaired_components:
-                converged = True
-                break
+        result = run(data, params, estimator.max_iter, estimator.tol, lower_bound) if run else None
+        if result is None:
+            result = _iterate(estimator, data, model, params, lower_bound, verbose, progress)
+        params, lower_bounds, converged, step_repairs = result
+        repairs |= step_repairs
+        lower_bound, n_iter = lower_bounds[-1], len(lower_bounds)
         verbose.init_end(lower_bound, converged)
         if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
             max_lower_bound = lower_bound
             best = Fit(params, n_iter, lower_bound, lower_bounds, converged, repairs)
     best.repairs = repairs
     return best
+
+
+def _iterate(estimator, data, model, params, lower_bound, verbose, progress):
+    """At most max_iter EM iterations from params, until the lower bound changes by
+    less than tol: (params, lower bounds, converged, repairs)."""
+    dtype = data.dtype.type
+    lower_bounds, repairs = [], Repairs()
+    for n_iter in range(1, estimator.max_iter + 1):
+        previous = lower_bound
+        started = time()
+        step = model.step(data, params)
+        params, lower_bound = step.params, dtype(step.lower_bound)
+        repairs |= step.repairs
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        slow = progress is not None and progress.iteration(n_iter, estimator.max_iter, lower_bound, time() - started)
+        verbose.iteration_end(n_iter, change, force=slow)
+        if abs(change) < estimator.tol and not step.repaired_components:
+            return params, lower_bounds, True, repairs
+    return params, lower_bounds, False, repairs
 
 
 class _Verbose:

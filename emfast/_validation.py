@@ -60,7 +60,8 @@ def validate_params(estimator):
     constraints = cls._parameter_constraints
     cached = _constraint_objects.get(cls)
     if cached is None or cached[0] is not constraints:
-        objects = [(name, [make_constraint(c) for c in cons])
+        # None first: the cheapest test, and the value of most optional parameters
+        objects = [(name, sorted((make_constraint(c) for c in cons), key=lambda c: c.__class__.__name__ != "_NoneConstraint"))
                    for name, cons in constraints.items() if not (isinstance(cons, str) and cons == "no_validation")]
         cached = _constraint_objects[cls] = (constraints, objects)
     for name, objects in cached[1]:

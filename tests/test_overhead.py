@@ -91,3 +91,53 @@ def test_blas_threads_are_restored_after_a_fit():
     with pytest.raises(ValueError):
         GaussianMixture(2).fit(np.full((4, 2), np.nan))
     assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
+
+
+def _with_python_loop(gm):
+    """The same estimator made to run fit_em's Python loop (a callback sees every iteration)."""
+    return gm.set_params(callback=lambda info: None)
+
+
+@pytest.mark.parametrize("cov", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_native_loop_is_the_python_loop(cov, dtype, weighted):
+    rng = np.random.RandomState(3)
+    X = rng.uniform(size=(300, 3)).astype(dtype)
+    sw = rng.uniform(0.5, 2.0, size=len(X)) if weighted else None
+    for params in ({"n_init": 2}, {"tol": 0.0, "max_iter": 7}, {"tol": 1e-6}, {"max_iter": 1}):
+        fast = GaussianMixture(4, covariance_type=cov, random_state=0, **params).fit(X, sample_weight=sw)
+        slow = _with_python_loop(GaussianMixture(4, covariance_type=cov, random_state=0, **params))
+        slow.fit(X, sample_weight=sw)
+        assert _same(fast, slow), params
+        assert fast.n_iter_ == slow.n_iter_ and fast.converged_ == slow.converged_
+        assert fast.lower_bound_ == slow.lower_bound_ and type(fast.lower_bound_) is type(slow.lower_bound_)
+        assert [type(b) for b in fast.lower_bounds_] == [type(b) for b in slow.lower_bounds_]
+
+
+def test_native_loop_continues_a_warm_start_like_the_python_loop():
+    X = _blobs(400)
+    fast = GaussianMixture(5, warm_start=True, max_iter=3, random_state=0)
+    slow = _with_python_loop(GaussianMixture(5, warm_start=True, max_iter=3, random_state=0))
+    for _ in range(3):
+        fast.fit(X), slow.fit(X)
+        assert _same(fast, slow) and fast.converged_ == slow.converged_
+
+
+def test_native_loop_refits_float32_overflow_in_float64_like_the_python_loop():
+    # given a starting model, no k-means: the first EM pass overflows float32
+    X = np.array([[0.0], [1.0], [2.0], [3e19], [3.1e19]], dtype=np.float32)
+    inits = {"weights_init": [0.5, 0.5], "means_init": [[1.0], [2.0]], "precisions_init": [1.0, 1.0]}
+    fast = GaussianMixture(2, covariance_type="spherical", **inits).fit(X)
+    slow = _with_python_loop(GaussianMixture(2, covariance_type="spherical", **inits)).fit(X)
+    assert _same(fast, slow) and fast.means_.dtype == slow.means_.dtype == np.float64
+
+
+def test_native_loop_repairs_singular_covariances_like_the_python_loop():
+    X = np.repeat(np.eye(3), 20, axis=0)
+    with pytest.warns(UserWarning) as fast_warnings:
+        fast = GaussianMixture(4, reg_covar=0.0, random_state=0).fit(X)
+    with pytest.warns(UserWarning) as slow_warnings:
+        slow = _with_python_loop(GaussianMixture(4, reg_covar=0.0, random_state=0)).fit(X)
+    assert _same(fast, slow)
+    assert [str(w.message) for w in fast_warnings] == [str(w.message) for w in slow_warnings]
