@@ -157,6 +157,15 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
         const double* d = delta.data() + k * D;
         return s2 - (s1[i] * d[j] + d[i] * s1[j]) + st.s0[size_t(k)] * d[i] * d[j];
     };
+    // scikit-learn's diagonal variances, sum r x^2 / n_k - mu^2, exceed the centred
+    // ones by mu^2 (n_k - S0_k) / n_k: nothing for a component with samples, but for
+    // one losing them (S0 ~ 1e-15, or one sample) a variance its later refits
+    // (warm starts) depend on; left out where it overflows
+    auto variance_term = [&](int64_t k, int64_t i) {
+        const double n = nk[size_t(k)], m = r.means[size_t(k * D + i)];
+        const double term = (n - st.s0[size_t(k)]) / n * (m * m);
+        return std::isfinite(term) ? term : 0.0;
+    };
     switch (cov) {
         case Cov::Full:
             for (int64_t k = 0; k < K; ++k) {
@@ -186,15 +195,15 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
             for (int64_t k = 0; k < K; ++k)
                 for (int64_t i = 0; i < D; ++i) {
                     double v = centred(k, i, i, st.s2[size_t(k * D + i)]) / nr[size_t(k)];
-                    r.covariances[size_t(k * D + i)] = std::max(v, 0.0) + reg_covar;
+                    r.covariances[size_t(k * D + i)] = std::max(v, 0.0) + reg_covar + variance_term(k, i);
                 }
             break;
         case Cov::Spherical:
             for (int64_t k = 0; k < K; ++k) {
-                double v = st.s2[size_t(k)];
-                for (int64_t i = 0; i < D; ++i) v = centred(k, i, i, v);
+                double v = st.s2[size_t(k)], term = 0.0;
+                for (int64_t i = 0; i < D; ++i) v = centred(k, i, i, v), term += variance_term(k, i);
                 v /= nr[size_t(k)] * double(D);
-                r.covariances[size_t(k)] = std::max(v, 0.0) + reg_covar;
+                r.covariances[size_t(k)] = std::max(v, 0.0) + reg_covar + term / double(D);
             }
             break;
     }

@@ -34,14 +34,20 @@ def overflow_error():
     )
 
 
-def finite_stats(stats, dtype):
-    """The statistics, if finite; else float32 data is refitted in float64
-    (Float32Overflow), and float64 data is a ValueError."""
-    if stats.is_finite():
+def finite_stats(stats, dtype, finite=None):
+    """The statistics, if finite (as `finite` says, or Stats.is_finite); else
+    float32 data is refitted in float64 (Float32Overflow), and float64 data is
+    a ValueError."""
+    if stats.is_finite() if finite is None else finite:
         return stats
     if dtype == np.float32:
         raise Float32Overflow
     raise overflow_error()
+
+
+def native_stats(d, covariance_type, dtype):
+    """Stats of a pass's result dict (emfast._core), checked as finite_stats does."""
+    return finite_stats(Stats.from_native(d, covariance_type), dtype, d["finite"])
 
 
 class Data:
@@ -72,7 +78,10 @@ class Data:
 
     def scale(self):
         """Average feature variance of the first rows: the unit of the jitter."""
-        scale = float(np.mean(np.var(self.head(10000), axis=0)))
+        head = self.head(10000)
+        # np.mean(np.var(head, axis=0)) in NumPy's steps, without its wrappers' cost
+        d = head - np.add.reduce(head, axis=0) / len(head)
+        scale = float(np.add.reduce(np.add.reduce(d * d, axis=0) / len(head)) / head.shape[1])
         return scale if np.isfinite(scale) and scale > 0 else 1.0
 
     # the interface
@@ -82,6 +91,12 @@ class Data:
     def em_pass(self, params, covariance_type, n_worst=0, hard=False):  # pragma: no cover
         """The fused E-step + statistics pass (emfast._stats.Stats), centred on params' means."""
         raise NotImplementedError
+
+    def run_em(self, params, covariance_type, reg_covar, scale, n_samples, max_iter, tol, lower_bound,
+               float32_bound):
+        """EM iterations in one native call (emfast._em.GaussianEM.run), or None
+        where this data has none."""
+        return None
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):  # pragma: no cover
         """Statistics under scikit-learn's random responsibilities (init_params='random')."""
@@ -167,13 +182,23 @@ class ArrayData(Data):
             self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type,
             self.shift, self.n_threads, n_worst, hard, params.dofs, group, begin,
         )
-        return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
+        return native_stats(stats, covariance_type, self.dtype)
+
+    def run_em(self, params, covariance_type, reg_covar, scale, n_samples, max_iter, tol, lower_bound,
+               float32_bound):
+        log_weights, means, prec_chol = params.native()
+        out = core.em_run(
+            self.X, self.sample_weight, log_weights, means, prec_chol, covariance_type, self.shift,
+            float(reg_covar), float(scale), n_samples, max_iter, float(tol), float(lower_bound),
+            float32_bound, self.n_threads,
+        )
+        return finite_stats(out, self.dtype, out["finite"])
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):
         """Statistics under fixed responsibilities: hard labels or soft resp."""
         stats = core.fixed_pass(self.X, self.sample_weight, labels, resp, centers, covariance_type, shift,
                                 self.n_threads)
-        return finite_stats(Stats.from_native(stats, covariance_type), self.dtype)
+        return native_stats(stats, covariance_type, self.dtype)
 
     def random_resp_pass(self, random_state, n_components, centers, covariance_type, shift):
         """The draws are those of scikit-learn's init_params='random'
@@ -219,7 +244,7 @@ class ArrayData(Data):
                                  self.n_threads)
 
     def distinct_labels(self, labels):
-        return len(np.unique(labels))
+        return int(np.count_nonzero(np.bincount(labels)))
 
     def second_moment(self):
         zero = np.zeros((1, self.n_features))
@@ -250,15 +275,13 @@ def training_data(estimator, X, sample_weight, counts=False):
     checks and messages): a Dask array stays lazy, anything else becomes an
     ArrayData without a copy if possible. With `counts` (a model that counts the
     weights), its weight_scale is set."""
-    from sklearn.utils.validation import validate_data
-
-    from ._validation import as_kernel_input, check_sample_weight, is_dask_array
+    from ._validation import check_sample_weight, check_X, is_dask_array
 
     if is_dask_array(X):
         from ._dask import DaskData
 
         return DaskData.validated(estimator, X, sample_weight, counts)
-    X = as_kernel_input(validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
+    X = check_X(estimator, X, reset=True, min_samples=2)
     sample_weight, scale = check_sample_weight(sample_weight, X.shape[0], with_scale=True)
     return ArrayData(X, sample_weight, weight_scale=scale if counts else 1.0)
 

@@ -88,36 +88,7 @@ def m_step(stats, covariance_type, reg_covar, scale, n_samples):
     r = core.m_step(stats.s0, stats.s1, stats.s2, stats.centers, covariance_type, float(reg_covar),
                     float(empty_threshold), float(scale), stats.resp)
     params = Params(r["weights"], r["means"], r["covariances"], r["precisions_cholesky"])
-    jitter = r["jitter"]
-    if covariance_type in ("diag", "spherical"):
-        jitter = _sklearn_variance_term(params, stats.s0, covariance_type, scale, jitter)
-    return params, jitter, r["empty"]
-
-
-def _sklearn_variance_term(params, s0, covariance_type, scale, jitter):
-    """Add the term by which scikit-learn's diagonal variances exceed sum r (x - mu)^2 / n_k.
-
-    scikit-learn computes them as sum r x^2 / n_k - mu^2 with n_k = S0_k + 10 eps,
-    which is the centred variance plus mu^2 (n_k - S0_k) / n_k: nothing for a
-    component with samples, but for one that is losing them (S0 ~ 1e-15 or 1 sample)
-    a variance that the next refits depend on. Where its sum r x^2 / n_k (about the
-    variance plus mu^2) overflows, scikit-learn has no model to match: no term.
-    Returns the jitter, recomputed if any variance changed.
-    """
-    nk = s0 + core.WEIGHT_EPS
-    lost = (nk - s0) / nk
-    variances = params.covariances if covariance_type == "diag" else params.covariances[:, None]
-    with np.errstate(over="ignore", invalid="ignore"):
-        squares = params.means**2
-        extra = np.where(np.isfinite(squares + variances), lost[:, None] * squares, 0.0)
-    if covariance_type == "spherical":
-        extra = extra.mean(axis=1)
-    covariances = params.covariances + extra
-    if np.array_equal(covariances, params.covariances):
-        return jitter
-    covariances, params.precisions_cholesky, jitter = core.precision_cholesky(covariances, covariance_type, scale)
-    params.covariances = covariances
-    return jitter
+    return params, r["jitter"], r["empty"]
 
 
 def reseed(params, empty, data, worst_rows, covariance_type, scale):
@@ -189,6 +160,19 @@ class GaussianEM:
         )
         return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
 
+    def run(self, data, params, max_iter, tol, lower_bound, dtype):
+        """fit_em's iterations from params in one call where the data has a native
+        loop (without re-seeding): (params, lower bounds of type dtype, converged,
+        repairs), or None."""
+        out = None if self.reseed else data.run_em(
+            params, self.covariance_type, self.reg_covar, self.scale, self.n_samples, max_iter, tol, lower_bound,
+            dtype == np.float32)
+        if out is None:
+            return None
+        new = Params(out["weights"], out["means"], out["covariances"], out["precisions_cholesky"])
+        lower_bounds = [dtype(b) for b in out["lower_bounds"]]
+        return new, lower_bounds, bool(out["converged"]), Repairs(float(out["jitter"]))
+
 
 @dataclasses.dataclass
 class Fit:
@@ -209,7 +193,9 @@ def fit_em(estimator, data, model, initial, current, progress=None, dtype=None):
     initialisation's parameters (and the repairs it needed), `current()` the
     fitted ones (warm start). The lower bounds are of `dtype` (the data's by
     default). Verbose messages as scikit-learn prints them; `progress`
-    (emfast._progress.Progress) hears of every iteration.
+    (emfast._progress.Progress) hears of every iteration. Where nothing is to
+    be seen between iterations, a model's `run` (if it has one) makes them all
+    at once, with the same results.
     """
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     n_init = estimator.n_init if do_init else 1
@@ -219,6 +205,8 @@ def fit_em(estimator, data, model, initial, current, progress=None, dtype=None):
     # the lower bound in `dtype`, else the model's (if it says), else the data's, as scikit-learn's
     dtype = np.dtype(dtype if dtype is not None else getattr(model, "lower_bound_dtype", data.dtype)).type
     verbose = _Verbose(estimator)
+    quiet = verbose.level == 0 and (progress is None or not progress.active)
+    run = getattr(model, "run", None) if quiet else None
     for init in range(n_init):
         verbose.init_begin(init)
         if progress is not None:
@@ -229,30 +217,40 @@ def fit_em(estimator, data, model, initial, current, progress=None, dtype=None):
         else:
             params = current()
         lower_bound = -np.inf if do_init else estimator.lower_bound_
-        lower_bounds = []
         if estimator.max_iter == 0:
             best = Fit(params, 0, max_lower_bound, [], False, repairs)
             continue
-        converged = False
-        for n_iter in range(1, estimator.max_iter + 1):
-            previous = lower_bound
-            started = time()
-            step = model.step(data, params)
-            params, lower_bound = step.params, dtype(step.lower_bound)
-            repairs |= step.repairs
-            lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            slow = progress is not None and progress.iteration(n_iter, estimator.max_iter, lower_bound, time() - started)
-            verbose.iteration_end(n_iter, change, force=slow)
-            if abs(change) < estimator.tol and not step.repaired_components:
-                converged = True
-                break
+        result = run(data, params, estimator.max_iter, estimator.tol, lower_bound, dtype) if run else None
+        if result is None:
+            result = _iterate(estimator, data, model, params, lower_bound, verbose, progress, dtype)
+        params, lower_bounds, converged, step_repairs = result
+        repairs |= step_repairs
+        lower_bound, n_iter = lower_bounds[-1], len(lower_bounds)
         verbose.init_end(lower_bound, converged)
         if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
             max_lower_bound = lower_bound
             best = Fit(params, n_iter, lower_bound, lower_bounds, converged, repairs)
     best.repairs = repairs
     return best
+
+
+def _iterate(estimator, data, model, params, lower_bound, verbose, progress, dtype):
+    """At most max_iter EM iterations from params, until the lower bound changes by
+    less than tol: (params, lower bounds of type dtype, converged, repairs)."""
+    lower_bounds, repairs = [], Repairs()
+    for n_iter in range(1, estimator.max_iter + 1):
+        previous = lower_bound
+        started = time()
+        step = model.step(data, params)
+        params, lower_bound = step.params, dtype(step.lower_bound)
+        repairs |= step.repairs
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        slow = progress is not None and progress.iteration(n_iter, estimator.max_iter, lower_bound, time() - started)
+        verbose.iteration_end(n_iter, change, force=slow)
+        if abs(change) < estimator.tol and not step.repaired_components:
+            return params, lower_bounds, True, repairs
+    return params, lower_bounds, False, repairs
 
 
 class _Verbose:

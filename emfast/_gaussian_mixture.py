@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._array_api import array_api_fit
@@ -17,7 +16,7 @@ from ._init import initial_parameters
 from ._memory import check_fit_memory
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._progress import Progress
-from ._validation import blas_on_one_thread, check_finite_model, check_n_samples, unchanged_on_error
+from ._validation import blas_on_one_thread, check_finite_model, check_n_samples, fit_random_state, unchanged_on_error
 
 
 class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
@@ -324,20 +323,20 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         """The EM loop (scikit-learn's, iteration for iteration) over a data object."""
         inits = self._check_initial_parameters(data.n_features)
         scale = data.scale()
-        random_state = check_random_state(self.random_state)
         model = self._em_model(scale, data.n_samples)
+        with fit_random_state(self.random_state) as random_state:
 
-        def initial():
-            params, jitter = initial_parameters(
-                data, n_components=self.n_components, covariance_type=self.covariance_type,
-                init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
-                inits=inits, scale=scale,
-            )
-            return self._start_family(params), Repairs(jitter)
+            def initial():
+                params, jitter = initial_parameters(
+                    data, n_components=self.n_components, covariance_type=self.covariance_type,
+                    init_params=self.init_params, reg_covar=self.reg_covar, random_state=random_state,
+                    inits=inits, scale=scale,
+                )
+                return self._start_family(params), Repairs(jitter)
 
-        # float32 data: a float32 model, or a float64 one before scikit-learn 1.7
-        dtype = data.dtype if FLOAT32_MODELS else np.dtype(np.float64)
-        best = fit_em(self, data, model, initial, self._current_parameters, progress, dtype)
+            # float32 data: a float32 model, or a float64 one before scikit-learn 1.7
+            dtype = data.dtype if FLOAT32_MODELS else np.dtype(np.float64)
+            best = fit_em(self, data, model, initial, self._current_parameters, progress, dtype)
         self.converged_ = best.converged
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(

@@ -26,7 +26,7 @@ def stats_from_assignment(data, covariance_type, n_components, labels=None, resp
     second-order statistics on them, so that no large common offset cancels.
     """
     shift = data.shift
-    centers = np.tile(shift, (n_components, 1))
+    centers = np.repeat(shift[np.newaxis], n_components, axis=0)
 
     def fixed(centers, shift):
         if random_state is None:

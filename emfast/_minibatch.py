@@ -20,7 +20,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._array_api import array_api_fit
 from ._data import ArrayData, Float32Overflow
@@ -30,7 +29,6 @@ from ._memory import check_fit_memory, stats_bytes
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._stats import Stats
 from ._validation import (
-    as_kernel_input,
     blas_on_one_thread,
     check_n_samples,
     check_sample_weight,
@@ -125,8 +123,7 @@ class OnlineMixture(GaussianMixtureBase):
         for attr in ("n_steps_", "_stats"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = as_kernel_input(X)
+        X = check_X(self, X, reset=True, min_samples=2)
         n_samples = X.shape[0]
         check_n_samples(n_samples, self.n_components)
         sample_weight, self._weight_scale = check_sample_weight(sample_weight, n_samples, with_scale=True)

@@ -17,7 +17,15 @@ from ._array_api import array_api_method, from_numpy, namespace, numpy_attribute
 from ._data import score_array
 from ._native import core
 from ._stats import Params
-from ._validation import check_means, check_precisions, check_sample_weight, check_weights, check_X, is_dask_array
+from ._validation import (
+    check_means,
+    check_precisions,
+    check_sample_weight,
+    check_weights,
+    check_X,
+    is_dask_array,
+    validate_params,
+)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 # scikit-learn's initialisations, and emfast's k-means on a sample for data too large for its k-means
@@ -43,6 +51,9 @@ def representable(a, dtype, positive_diagonal=False, positive=False, positive_de
 
 class GaussianMixtureBase(DensityMixin, BaseEstimator):
     """Prediction and model-selection methods shared by emfast's Gaussian mixtures."""
+
+    def _validate_params(self):
+        validate_params(self)
 
     def _fitted_params(self):
         """The fitted model as it scores: its attributes, in their dtype."""

@@ -27,7 +27,15 @@ def notify(stage, done, total):
         reporter.report(stage, done, total)
 
 
-core.set_progress_hook(notify)
+_listeners = {"count": 0}
+_listeners_lock = threading.Lock()
+
+
+def _listen(change):
+    """Count the active Progress objects; the kernels report only while there are some."""
+    with _listeners_lock:
+        _listeners["count"] += change
+        core.set_progress_hook(notify if _listeners["count"] else None)
 
 
 class Progress:
@@ -51,10 +59,15 @@ class Progress:
     def __enter__(self):
         self.outer = getattr(_active, "reporter", None)
         _active.reporter = self
+        self.listening = self.active
+        if self.listening:
+            _listen(+1)
         return self
 
     def __exit__(self, *exc):
         _active.reporter = self.outer
+        if self.listening:
+            _listen(-1)
 
     @property
     def active(self):

@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from ._native import core
+
 _ADDITIVE = ("s0", "s1", "s2", "loglik", "weight")
 _STUDENT = ("resp", "log_scale")  # additive too, where present
 
@@ -70,11 +72,11 @@ class Params:
         return self.means.shape[0]
 
     def native(self):
-        """(log_weights, means, precisions_cholesky) as the kernels take them."""
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(np.asarray(self.weights, dtype=np.float64))
+        """(log_weights, means, precisions_cholesky) as the kernels take them; the
+        logarithm is the C library's, as in the kernels' own EM loop (core.em_run)."""
+        log_weights = core.log(np.ascontiguousarray(self.weights, dtype=np.float64))
         return (
-            np.ascontiguousarray(log_weights),
+            log_weights,
             np.ascontiguousarray(self.means, dtype=np.float64),
             np.ascontiguousarray(self.precisions_cholesky, dtype=np.float64),
         )
@@ -133,7 +135,7 @@ class Stats:
     def is_finite(self):
         # centres too: a float32 pass rounds a far centre (a means_init of 1e200) to inf
         return np.isfinite(self.loglik) and all(
-            np.isfinite(a).all() for a in (self.s0, self.s1, self.s2, self.centers))
+            np.isfinite(getattr(self, k)).all() for k in self._additive() + ("centers",))
 
     def __add__(self, other):
         """Statistics of the union of two row sets (same centres)."""

@@ -40,8 +40,8 @@ py::object& progress_hook();
 
 // An Exec whose poll checks for a pending signal (Ctrl-C) with the GIL held
 // (Python runs the handler, which usually raises KeyboardInterrupt), and whose
-// progress reports go to the progress hook; an exception there stops the call
-// and is raised once the GIL is held again.
+// progress reports go to the progress hook, if one is set (called with the GIL
+// held); an exception there stops the call and is raised once the GIL is held again.
 inline emfast::Exec python_exec(int n_threads) {
     emfast::Exec ex;
     ex.n_threads = n_threads;
@@ -49,6 +49,7 @@ inline emfast::Exec python_exec(int n_threads) {
         py::gil_scoped_acquire gil;
         return PyErr_CheckSignals() != 0;
     };
+    if (progress_hook().is_none()) return ex;  // nobody listens: no report costs a GIL round trip
     ex.progress = [](const char* stage, int64_t done, int64_t total) {
         py::gil_scoped_acquire gil;
         if (progress_hook().is_none()) return false;

@@ -201,6 +201,16 @@ std::vector<py::ssize_t> cov_shape(Cov cov, int64_t K, int64_t D) {
     }
 }
 
+// What emfast._stats.Stats.is_finite tests, without a NumPy call per array.
+// Whether a pass's statistics are finite, centres included (a float32 pass
+// rounds a far centre, a means_init of 1e200, to inf), as Stats.is_finite.
+bool stats_finite(const emfast::Stats& s) {
+    bool finite = std::isfinite(s.loglik) && std::isfinite(s.weight);
+    for (const auto* v : {&s.s0, &s.s1, &s.s2, &s.centers, &s.resp, &s.log_scale})
+        finite = finite && all_finite(v->data(), int64_t(v->size()));
+    return finite;
+}
+
 py::dict stats_to_dict(const emfast::Stats& s) {
     py::dict d;
     d["s0"] = to_numpy(s.s0, {s.K});
@@ -217,6 +227,7 @@ py::dict stats_to_dict(const emfast::Stats& s) {
         d["resp"] = to_numpy(s.resp, {s.K});
         d["log_scale"] = to_numpy(s.log_scale, {s.K});
     }
+    d["finite"] = stats_finite(s);
     return d;
 }
 
@@ -270,6 +281,82 @@ py::dict em_pass(const Array& X, const py::object& sample_weight, const F64& log
     const emfast::Exec ex = python_exec(n_threads);
     without_gil([&] { kernels().em_pass(data, w, pa.p, shift.data(), ex, n_worst, hard, g, st); });
     return stats_to_dict(st);
+}
+
+// The log of each weight, log 0 = -inf: the one logarithm that every model
+// passed to the kernels takes (emfast._stats.Params.native and em_run).
+std::vector<double> log_of(const double* w, int64_t n) {
+    std::vector<double> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out[size_t(i)] = std::log(w[i]);
+    return out;
+}
+
+// The M-step of a pass's statistics, as emfast._em.m_step makes it.
+emfast::MStepResult m_step_of(const emfast::Stats& st, double reg_covar, double scale, int64_t n_samples,
+                              const emfast::Exec& ex) {
+    const double empty_threshold = 1e-8 * st.weight / double(std::max<int64_t>(n_samples, 1));
+    return numerical("m_step",
+                     [&] { return kernels().m_step(st, st.centers.data(), reg_covar, empty_threshold, scale, ex); });
+}
+
+// emfast._em.fit_em's iterations of GaussianEM (no re-seeding) on an array, in
+// one call: with the same passes, M-steps and arithmetic, the same results as
+// the Python loop, without its cost per iteration (small fits). With
+// float32_bound (a float32 model's lower bound), the bound is rounded to
+// float32 and compared in float32, as NumPy does with float32 scalars. Stops
+// at the first pass whose statistics are not finite ("finite": False).
+py::dict em_run(const Array& X, const py::object& sample_weight, const F64& log_weights, const F64& means,
+                const F64& prec_chol, const std::string& cov, const F64& shift, double reg_covar, double scale,
+                int64_t n_samples, int64_t max_iter, double tol, double lower_bound, bool float32_bound,
+                int n_threads) {
+    const emfast::Data data = as_data(X);
+    F64 wkeep;
+    const double* w = as_weights(sample_weight, data.n, wkeep);
+    const ParamArrays pa = as_params(log_weights, means, prec_chol, cov, data.d);
+    check_shape(shift, {data.d}, "shift");
+    check_finite(shift, "shift");
+    if (max_iter < 1) fail("max_iter must be at least 1");
+    if (!(reg_covar >= 0.0) || !(scale > 0.0) || !std::isfinite(scale)) fail("bad reg_covar or scale");
+    check_call(Call::Statistics, data.n, data.d, pa.p.K, pa.p.cov, item_of(data), n_threads);
+    emfast::Params p = pa.p;
+    std::vector<double> logw;
+    emfast::MStepResult r;
+    std::vector<double> bounds;
+    double jitter = 0.0;
+    bool converged = false, finite = true;
+    // float32's tol as NumPy rounds it (without the undefined conversion of a value beyond float's range)
+    const float tol32 = tol < double(std::numeric_limits<float>::max()) ? float(tol) : INFINITY;
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] {
+        while (int64_t(bounds.size()) < max_iter && !converged) {
+            emfast::Stats st;
+            kernels().em_pass(data, w, p, shift.data(), ex, 0, false, emfast::Groups{}, st);
+            if (!(finite = stats_finite(st))) return;
+            r = m_step_of(st, reg_covar, scale, n_samples, ex);
+            for (double j : r.jitter) jitter = std::max(jitter, j);
+            double bound = st.loglik / st.weight;
+            if (float32_bound) {
+                bound = double(float(bound));
+                converged = std::abs(float(bound) - float(lower_bound)) < tol32;
+            } else {
+                converged = std::abs(bound - lower_bound) < tol;
+            }
+            bounds.push_back(lower_bound = bound);
+            logw = log_of(r.weights.data(), p.K);
+            p.log_weights = logw.data(), p.means = r.means.data(), p.prec_chol = r.prec_chol.data();
+        }
+    });
+    py::dict d;
+    d["finite"] = finite;
+    if (!finite) return d;
+    d["weights"] = to_numpy(r.weights, {p.K});
+    d["means"] = to_numpy(r.means, {p.K, p.D});
+    d["covariances"] = to_numpy(r.covariances, cov_shape(p.cov, p.K, p.D));
+    d["precisions_cholesky"] = to_numpy(r.prec_chol, cov_shape(p.cov, p.K, p.D));
+    d["lower_bounds"] = to_numpy(bounds, {py::ssize_t(bounds.size())});
+    d["converged"] = converged;
+    d["jitter"] = jitter;
+    return d;
 }
 
 py::dict fixed_pass(const Array& X, const py::object& sample_weight, const py::object& labels,
@@ -560,6 +647,14 @@ PYBIND11_MODULE(_core, m) {
           "Fused E-step + sufficient statistics over X (hard: each row to its most probable component; "
           "dofs: Student-t components with these degrees of freedom, and their ECM statistics; "
           "groups: rows restricted to their group's range of components).");
+    m.def("em_run", &em_run, py::arg("X"), py::arg("sample_weight"), py::arg("log_weights"), py::arg("means"),
+          py::arg("precisions_cholesky"), py::arg("covariance_type"), py::arg("shift"), py::arg("reg_covar"),
+          py::arg("scale"), py::arg("n_samples"), py::arg("max_iter"), py::arg("tol"), py::arg("lower_bound"),
+          py::arg("float32_bound"), py::arg("n_threads") = 0,
+          "EM iterations (pass, M-step, lower bound, convergence test) until convergence or max_iter.");
+    m.def(
+        "log", [](const F64& x) { return to_numpy(log_of(x.data(), x.size()), {x.size()}); }, py::arg("x"),
+        "The natural logarithm of each element of a 1-D float64 array (log 0 = -inf), as em_run takes it.");
     m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
           py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           "Sufficient statistics of X under fixed responsibilities.");
