@@ -117,11 +117,15 @@ def lloyd(data, centers, shift, max_iter, tol):
 def kmeans_labels(data, n_clusters, random_state, max_iter=300, tol=1e-4):
     """scikit-learn's KMeans(n_clusters, n_init=1, random_state).fit(X, sample_weight).labels_."""
     mean, variance, largest = data.column_mean_and_variance()
-    # squared distances between centred rows are at most 4 times the largest squared norm
-    if not (np.isfinite(mean).all() and np.isfinite(variance) and 4 * largest < float(np.finfo(data.dtype).max)):
+    if not (np.isfinite(mean).all() and np.isfinite(variance)):
         if data.dtype == np.float32:  # the estimator refits in float64
             raise Float32Overflow
         raise overflow_error()
+    # float32: squared distances between centred rows (at most 4 times the largest
+    # squared norm) that float32 cannot hold are refitted in float64 (float64 data
+    # fits as far as scikit-learn's k-means does: one row at 1e154 among N(0, 1) rows)
+    if data.dtype == np.float32 and not 4 * largest < float(np.finfo(np.float32).max):
+        raise Float32Overflow
     shift = np.asarray(mean, dtype=np.float64)
     seeds, _ = data.take(kmeans_plusplus(data, n_clusters, random_state, shift))
     centers = np.asarray(seeds, dtype=data.dtype) - mean.astype(data.dtype)

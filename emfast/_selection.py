@@ -16,7 +16,7 @@ from ._data import Float32Overflow, training_data
 from ._mixture import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixtureBase
 from ._native import core
 from ._search import Chain, run_chains, shared_initials
-from ._validation import blas_on_one_thread, check_n_samples
+from ._validation import blas_on_one_thread, check_n_samples, unchanged_on_error
 
 # the order of covariance_type='all' (that of scikit-learn's GaussianMixtureIC proposal)
 ALL_TYPES = ("spherical", "diag", "tied", "full")
@@ -250,6 +250,11 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         self : GaussianMixtureIC
             The fitted estimator.
         """
+        with unchanged_on_error(self):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X, sample_weight):
+        """fit's work (the estimator restored by the caller on error)."""
         self._validate_params()
         types = self._covariance_types()
         if self.min_components > self.max_components:

@@ -35,6 +35,7 @@ from ._gaussian_mixture import GaussianMixture
 from ._minibatch import MiniBatchGaussianMixture
 from ._mixture import GaussianMixtureBase
 from ._stats import Stats
+from ._validation import unchanged_on_error
 
 # the range of fitted degrees of freedom: down to tails heavy enough for a component
 # that takes in outliers (below 1 a t has no mean), bounded away from 0, where rows
@@ -346,7 +347,8 @@ class StudentTMixture(StudentTComponents, GaussianMixtureBase):
         self : StudentTMixture
             The fitted estimator.
         """
-        self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            self._fit(X, sample_weight)
         return self
 
     def _em_model(self, scale, n_samples):

@@ -64,7 +64,10 @@ def test_every_backend_gives_the_in_memory_model(case, init_params, data):
         backends += [da.from_array(X, chunks=700), da.from_array(X, chunks=(1234, 1))]
     cov = case.make().get_params()["covariance_type"]
     given = inits(X, cov)
+    own = set(case.make().get_params())
     for names in GIVEN:
+        if not set(names) <= own:
+            continue  # an estimator without *_init parameters (a variational mixture)
         params = dict(init_params=init_params, **{name: given[name] for name in names})
         expected = fit(case, X, w, **params)
         for other in backends:
