@@ -174,60 +174,179 @@ class BayesianMixtureBase(GaussianMixtureBase):
 class BayesianGaussianMixture(BayesianMixtureBase):
     """Variational Bayesian Gaussian mixture, with the iterations in C++.
 
-    A drop-in for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
-    parameters, defaults, attributes and methods, and the same posterior from
-    the same initialisation. Each iteration is one fused pass over X (the
-    variational E-step is the Gaussian one with expected log-weights and
-    log-determinants) followed by scikit-learn's variational M-step on the
-    pass's sufficient statistics; no (n_samples, n_components) array is
-    allocated and results do not depend on the thread count.
+    A drop-in for :class:`sklearn.mixture.BayesianGaussianMixture` (the same
+    parameters, defaults, attributes and methods; the same posterior from the
+    same arguments). It fits an approximate posterior over the weights
+    (Dirichlet or Dirichlet process prior) and each component's mean and
+    precision (Gaussian-Wishart prior); components the data do not need get
+    weights near zero, so ``n_components`` is an upper bound, not a choice.
 
-    Beyond scikit-learn: ``fit`` takes ``sample_weight`` (counts: an integer
-    weight w gives the posterior of the row repeated w times, so the weights'
-    scale matters), float32 X is fitted in float32 without a copy (the
-    posterior is float64, as scikit-learn's), dask arrays are fitted block by
-    block, and a covariance that is not positive definite (a singular
-    covariance_prior on an empty component) gets the smallest sufficient
-    jitter with a :class:`DegenerateComponentWarning` instead of an error.
-
-    For online variational inference (``partial_fit``), see
-    :class:`emfast.MiniBatchBayesianGaussianMixture`.
+    Each iteration is one fused pass over X (the Gaussian E-step with
+    expected log-weights and log-determinants) followed by scikit-learn's
+    variational M-step on the pass's sufficient statistics: no
+    (n_samples, n_components) array is allocated during fit, and results do
+    not depend on the thread count. X may be a NumPy array, a read-only
+    memory map or a Dask array (fitted block by block on the workers);
+    float32 X is fitted in float32 without a copy, and the posterior is
+    float64, as scikit-learn's. Beyond scikit-learn, ``fit`` takes
+    ``sample_weight``, and where scikit-learn raises on a covariance that is
+    not positive definite (a constant feature with ``reg_covar=0``), the
+    smallest jitter that makes it so is added, with a
+    :class:`DegenerateComponentWarning`.
 
     Parameters
     ----------
     n_components : int, default=1
+        The largest number of mixture components; depending on the data and
+        ``weight_concentration_prior``, fewer may effectively be used.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the covariances: each component's own general matrix
+        ('full'), one general matrix shared by all ('tied'), each component's
+        own diagonal matrix ('diag') or single variance ('spherical').
     tol : float, default=1e-3
-        Convergence threshold on the change of the lower bound (a sum over samples).
+        Convergence threshold on the change of the lower bound on the
+        evidence (a sum over the samples, not a mean) in an iteration.
     reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of every
+        covariance.
     max_iter : int, default=100
+        The maximum number of iterations per initialisation. 0 keeps the
+        initial posterior.
     n_init : int, default=1
+        The number of initialisations; the one with the highest lower bound
+        is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, \
-default='dirichlet_process'
-    weight_concentration_prior : float or None, default=None (1 / n_components)
-    mean_precision_prior : float or None, default=None (1)
-    mean_prior : array-like of shape (n_features,), default=None (the mean of X)
-    degrees_of_freedom_prior : float or None, default=None (n_features)
-    covariance_prior : float or array-like, default=None (the covariance of X)
+        How the initial responsibilities are chosen: from scikit-learn's
+        k-means (run on emfast's passes), from k-means++ seeding alone, at
+        random, or from means at randomly chosen rows. Each draws
+        scikit-learn's random numbers and gives its initial posterior.
+    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, default='dirichlet_process'
+        The prior on the weights: a Dirichlet process (an infinite mixture,
+        truncated at ``n_components`` in its stick-breaking representation)
+        or a Dirichlet distribution (a finite mixture).
+    weight_concentration_prior : float or None, default=None
+        The concentration (gamma) of the prior on the weights, > 0: smaller
+        values favour fewer active components. None uses
+        ``1 / n_components``.
+    mean_precision_prior : float or None, default=None
+        The precision (beta_0) of the Gaussian prior on the means, > 0:
+        larger values keep the means closer to ``mean_prior``. None uses 1.
+    mean_prior : array-like of shape (n_features,), default=None
+        The mean of the Gaussian prior on the means; None: the (weighted) mean of X.
+    degrees_of_freedom_prior : float or None, default=None
+        The Wishart prior's degrees of freedom (> n_features - 1); None: n_features.
+    covariance_prior : float or array-like, default=None
+        The covariance of the Wishart prior on the precisions: of shape
+        (n_features, n_features) for 'full' and 'tied', (n_features,) for
+        'diag', a float for 'spherical'. None uses the (weighted) covariance
+        of X with ddof=1, which needs sample weights summing to more than 1.
     random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and :meth:`sample`. Pass an int for
+        reproducible results.
     warm_start : bool, default=False
+        If True, each ``fit`` after the first starts from the previous
+        posterior, with a single initialisation.
     verbose : int, default=0
+        1 prints each initialisation and every ``verbose_interval``-th iteration,
+        2 also their times and lower-bound changes (scikit-learn's lines).
     verbose_interval : int, default=10
+        The number of iterations between two printed iterations.
 
     Attributes
     ----------
-    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+    weights_ : ndarray of shape (n_components,)
+        The expected weight of each component under the posterior.
+    means_ : ndarray of shape (n_components, n_features)
+        The posterior mean of each component's mean.
+    covariances_ : ndarray
+        The inverse of each component's expected precision, of shape
+        (n_components,) for 'spherical', (n_features, n_features) for 'tied',
+        (n_components, n_features) for 'diag' and (n_components, n_features,
+        n_features) for 'full'.
+    precisions_ : ndarray
+        The inverses of ``covariances_``, of the same shape.
+    precisions_cholesky_ : ndarray
+        The Cholesky factors of ``precisions_``, of the same shape.
     weight_concentration_ : ndarray or tuple of two ndarrays
-    mean_precision_, degrees_of_freedom_ : ndarray (degrees_of_freedom_ a float for 'tied')
-    weight_concentration_prior_, mean_precision_prior_, mean_prior_,
-    degrees_of_freedom_prior_, covariance_prior_ : the priors used
+        The posterior concentration of the weights: the Dirichlet parameters
+        for 'dirichlet_distribution', the two parameter arrays of the
+        stick-breaking Beta distributions for 'dirichlet_process'.
+    mean_precision_ : ndarray of shape (n_components,)
+        The posterior precision (beta) of each component's mean.
+    degrees_of_freedom_ : ndarray of shape (n_components,) or float
+        The posterior degrees of freedom of each component's Wishart
+        distribution (one float for 'tied').
+    weight_concentration_prior_, mean_precision_prior_, degrees_of_freedom_prior_ : float
+        The priors used (given, or the defaults above).
+    mean_prior_, covariance_prior_ : ndarray or float
+        The priors used, given or computed from X (``mean_prior_`` then in X's
+        dtype).
     converged_ : bool
+        Whether the best initialisation converged within ``max_iter``.
     n_iter_ : int
+        The number of iterations of the best initialisation.
     lower_bound_ : float
+        The lower bound on the evidence (a sum over the samples) of the best
+        initialisation at its last iteration.
     lower_bounds_ : list of float
+        The lower bound at each iteration of the best initialisation.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The names of the features seen during ``fit``, when X has feature
+        names that are all strings.
+
+    See Also
+    --------
+    sklearn.mixture.BayesianGaussianMixture : The scikit-learn estimator this
+        one replaces.
+    MiniBatchBayesianGaussianMixture : The same model fitted by stochastic
+        variational inference, on mini-batches or streams.
+    GaussianMixture : A Gaussian mixture fitted by EM (maximum likelihood).
+
+    References
+    ----------
+    C. M. Bishop, "Pattern Recognition and Machine Learning", chapter 10,
+    Springer, 2006. D. M. Blei and M. I. Jordan, "Variational inference for
+    Dirichlet process mixtures", Bayesian Analysis, 1(1), 121-143, 2006.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emfast import BayesianGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(c, 0.5, (100, 2)) for c in ([1, 1], [6, 1], [1, 6])])
+
+    Of six components offered, the data need three; the others get weights
+    near zero:
+
+    >>> bgm = BayesianGaussianMixture(n_components=6, random_state=0).fit(X)
+    >>> bgm.weights_.round(2)
+    array([0.34, 0.  , 0.33, 0.33, 0.  , 0.  ])
+    >>> bgm.means_[bgm.weights_ > 0.01].round(1)
+    array([[5.9, 1. ],
+           [1. , 1.1],
+           [1. , 6. ]])
+
+    The posterior is scikit-learn's:
+
+    >>> from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
+    >>> sk = SkBayesianGaussianMixture(n_components=6, random_state=0).fit(X)
+    >>> bool(np.allclose(bgm.means_, sk.means_) and np.allclose(bgm.covariances_, sk.covariances_))
+    True
+
+    Sample weights count samples: an integer weight w fits the posterior of
+    the row repeated w times (so the weights' scale matters), and the
+    posterior precisions of the means add up to the prior's and the total
+    weight:
+
+    >>> w = np.tile([1, 2, 3], 100)
+    >>> weighted = BayesianGaussianMixture(n_components=3, random_state=0).fit(X, sample_weight=w)
+    >>> repeated = BayesianGaussianMixture(n_components=3, random_state=0).fit(np.repeat(X, w, axis=0))
+    >>> bool(np.allclose(weighted.means_, repeated.means_))
+    True
+    >>> round(float(weighted.mean_precision_.sum()), 6)  # 3 * 1 + 600
+    603.0
     """
 
     _parameter_constraints: dict = {
@@ -281,17 +400,25 @@ default='dirichlet_process'
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the posterior by variational inference.
 
+        Runs ``n_init`` initialisations of at most ``max_iter`` iterations
+        each and keeps the posterior with the highest lower bound.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : Ignored
+            Training data: a NumPy array (float32 data is fitted in float32;
+            the posterior is float64), a memory map or a Dask array.
+        y : None
+            Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative counts: an integer weight w is equivalent to repeating
-            the sample w times.
+            Non-negative counts: an integer weight w is equivalent to
+            repeating the sample w times (their scale matters: the prior
+            weighs against their total). None: all 1.
 
         Returns
         -------
         self : BayesianGaussianMixture
+            The fitted estimator.
         """
         self._fit(X, sample_weight)
         return self
@@ -299,9 +426,20 @@ default='dirichlet_process'
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the model and return the component of each sample of X.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, as in :meth:`fit`.
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative counts, as in :meth:`fit`.
+
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            The most probable component of each sample, as
+            ``fit(X).predict(X)`` gives.
         """
         self._fit(X, sample_weight)
         return self.predict(X)

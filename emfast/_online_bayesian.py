@@ -31,60 +31,192 @@ from ._variational import VariationalEM
 
 
 class MiniBatchBayesianGaussianMixture(BayesianMixtureBase, OnlineMixture):
-    """Variational Bayesian Gaussian mixture fitted by stochastic variational
-    inference on mini-batches.
+    """Variational Bayesian Gaussian mixture fitted by stochastic variational inference.
 
-    The model, priors, attributes and prediction methods are those of
-    :class:`emfast.BayesianGaussianMixture` (scikit-learn's); ``partial_fit``
-    makes one natural-gradient step per mini-batch, so a posterior can be
-    fitted on a stream, and ``fit`` passes over shuffled mini-batches of X.
+    The model, priors, fitted attributes and prediction methods are those of
+    :class:`emfast.BayesianGaussianMixture` (scikit-learn's variational
+    mixture); only the fitting differs. ``partial_fit`` makes one
+    natural-gradient step per mini-batch (Hoffman et al., 2013), so a
+    posterior can be fitted on a stream or on data that never sits in memory
+    at once; ``fit`` passes over shuffled mini-batches of X.
+
+    The t-th mini-batch goes through the same fused C++ pass as
+    :class:`BayesianGaussianMixture`'s E-step, under the current posterior.
+    Its expected sufficient statistics s_bar (per unit of sample weight) are
+    blended into the running statistics s, re-centred exactly on the current
+    means, with the step size rho_t = (learning_offset + t) ** -learning_decay:
+    s = (1 - rho_t) s + rho_t s_bar. The posterior is then scikit-learn's
+    variational M-step on N s, where N is the number of samples the posterior
+    stands for (``total_samples``). As the natural parameters of the
+    posterior are affine in the statistics, with N fixed this is the
+    natural-gradient step lambda = (1 - rho_t) lambda + rho_t (prior + N s_bar).
+    The first mini-batch initialises the posterior (as
+    :class:`BayesianGaussianMixture` initialises it on that mini-batch) and
+    its statistics start s.
+
+    Sample weights count samples, as in :class:`BayesianGaussianMixture`: an
+    integer weight w stands for the row repeated w times. float32 mini-batches
+    are read in float32; the posterior is float64.
 
     Parameters
     ----------
     n_components : int, default=1
+        The largest number of mixture components; with a small
+        ``weight_concentration_prior``, components the data do not need get
+        weights near zero.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the covariances, as in :class:`BayesianGaussianMixture`.
     batch_size : int, default=1024
-        Rows per mini-batch in ``fit``.
-    learning_decay : float in [0, 1], default=0.7
-        kappa in the step size rho_t = (learning_offset + t) ** -kappa; values in
-        (0.5, 1] guarantee convergence.
-    learning_offset : float >= 0, default=10.0
-        tau_0; larger values down-weight the early mini-batches.
+        Rows per mini-batch in ``fit`` (at least ``n_components``).
+    learning_decay : float, default=0.7
+        The exponent kappa in [0, 1] of the step size
+        rho_t = (learning_offset + t) ** -kappa; values in (0.5, 1] guarantee
+        convergence on a stationary stream. 0 replaces the statistics at every
+        step (each mini-batch alone makes the posterior).
+    learning_offset : float, default=10.0
+        The offset tau_0 >= 0 in the step size; larger values down-weight the
+        early mini-batches.
     total_samples : float or None, default=None
-        How many samples (total sample weight) the posterior is for: each
-        mini-batch's statistics count as that many samples'. None: in ``fit``
-        the total weight of X, in ``partial_fit`` the total weight of the
-        mini-batches seen so far.
+        The number of samples (total sample weight) the posterior stands for:
+        each mini-batch's statistics count as that many samples'. None uses,
+        in ``fit``, the total weight of X and, in ``partial_fit``, the total
+        weight of the mini-batches seen so far.
     max_iter : int, default=100
-        Maximum number of passes over X in ``fit``; 0 gives the initial posterior.
+        The maximum number of passes over X in ``fit``. 0 initialises the
+        posterior from one mini-batch and takes no step.
     tol : float, default=1e-3
         ``fit`` stops when a pass changes ``lower_bound_`` by less than tol.
     reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of every
+        covariance.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-        How the first mini-batch initialises the posterior (as
-        BayesianGaussianMixture initialises it on that mini-batch).
-    weight_concentration_prior_type, weight_concentration_prior,
-    mean_precision_prior, degrees_of_freedom_prior :
-        As in BayesianGaussianMixture.
-    mean_prior, covariance_prior : default=None
-        None: the mean and covariance of X in ``fit``, of the first mini-batch
-        in ``partial_fit``.
+        How the first mini-batch initialises the posterior, as in
+        :class:`BayesianGaussianMixture`.
+    weight_concentration_prior_type : {'dirichlet_process', 'dirichlet_distribution'}, default='dirichlet_process'
+        The prior on the weights, as in :class:`BayesianGaussianMixture`.
+    weight_concentration_prior : float or None, default=None
+        The concentration of the prior on the weights, > 0. None uses
+        ``1 / n_components``.
+    mean_precision_prior : float or None, default=None
+        The precision of the Gaussian prior on the means, > 0. None uses 1.
+    mean_prior : array-like of shape (n_features,), default=None
+        The mean of the Gaussian prior on the means. None uses the mean of X
+        in ``fit`` and of the first mini-batch in ``partial_fit``.
+    degrees_of_freedom_prior : float or None, default=None
+        The degrees of freedom of the Wishart prior on the precisions; must
+        be greater than n_features - 1. None uses n_features.
+    covariance_prior : float or array-like, default=None
+        The covariance of the Wishart prior on the precisions, shaped as in
+        :class:`BayesianGaussianMixture`. None uses the covariance of X
+        (ddof=1) in ``fit`` and of the first mini-batch in ``partial_fit``.
     random_state : int, RandomState instance or None, default=None
-        Initialisation and the shuffling in ``fit``.
+        Seeds the initialisation, the shuffling in ``fit`` and
+        :meth:`sample`.
     verbose : int, default=0
+        If positive, ``fit`` prints the smoothed bound (``lower_bound_``)
+        after each pass.
 
     Attributes
     ----------
-    As BayesianGaussianMixture's, and
+    weights_ : ndarray of shape (n_components,)
+        The expected weight of each component under the posterior.
+    means_ : ndarray of shape (n_components, n_features)
+        The posterior mean of each component's mean.
+    covariances_ : ndarray
+        The covariance of each component (the inverse of its expected
+        precision), shaped as in :class:`BayesianGaussianMixture`.
+    precisions_ : ndarray
+        The inverses of ``covariances_``, of the same shape.
+    precisions_cholesky_ : ndarray
+        The Cholesky factors of ``precisions_``, of the same shape.
+    weight_concentration_ : ndarray or tuple of two ndarrays
+        The posterior concentration of the weights: Dirichlet parameters of
+        shape (n_components,) for 'dirichlet_distribution', the two parameter
+        arrays of the stick-breaking Beta distributions for
+        'dirichlet_process'.
+    mean_precision_ : ndarray of shape (n_components,)
+        The posterior precision of each component's mean.
+    degrees_of_freedom_ : ndarray of shape (n_components,) or float
+        The posterior degrees of freedom of each component's Wishart
+        distribution; a single float for 'tied'.
+    weight_concentration_prior_ : float
+        The ``weight_concentration_prior`` used.
+    mean_precision_prior_ : float
+        The ``mean_precision_prior`` used.
+    mean_prior_ : ndarray of shape (n_features,)
+        The ``mean_prior`` used.
+    degrees_of_freedom_prior_ : float
+        The ``degrees_of_freedom_prior`` used.
+    covariance_prior_ : ndarray or float
+        The ``covariance_prior`` used, shaped as the parameter.
     n_steps_ : int
-        Mini-batches seen.
+        The number of mini-batches seen (steps made).
     n_iter_ : int
-        Passes over X in the last ``fit``.
+        The number of passes over X in the last ``fit``.
+    converged_ : bool
+        Whether the last ``fit`` converged within ``max_iter`` passes.
     lower_bound_ : float
-        The mini-batches' mean log sum_k exp(E[log pi_k] + E[log N(x | k)]) (the
-        per-sample bound that ``score`` averages), averaged with the step sizes.
+        The mini-batches' mean per-sample bound (the quantity ``score``
+        averages) under the posterior before each step, averaged with the
+        step sizes rho_t. Unlike :class:`BayesianGaussianMixture`'s, it is a
+        mean per sample, not a sum.
     lower_bounds_ : list of float
         ``lower_bound_`` at the end of each pass of the last ``fit``.
+    n_features_in_ : int
+        The number of features seen during the first ``fit`` or
+        ``partial_fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The names of the features seen, when X has feature names that are all
+        strings.
+
+    See Also
+    --------
+    BayesianGaussianMixture : Batch variational inference on all the data at
+        each iteration.
+    MiniBatchGaussianMixture : Online EM for the maximum-likelihood mixture.
+    sklearn.mixture.BayesianGaussianMixture : The scikit-learn estimator
+        that BayesianGaussianMixture replaces.
+
+    References
+    ----------
+    M. D. Hoffman, D. M. Blei, C. Wang and J. Paisley, "Stochastic
+    variational inference", Journal of Machine Learning Research, 14,
+    1303-1347, 2013.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emfast import MiniBatchBayesianGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-3, 1, (2000, 2)), rng.normal(3, 1, (2000, 2))])
+    >>> rng.shuffle(X)
+
+    Feed a stream, one chunk at a time:
+
+    >>> mb = MiniBatchBayesianGaussianMixture(n_components=2, random_state=0)
+    >>> for chunk in np.array_split(X, 20):
+    ...     mb = mb.partial_fit(chunk)
+    >>> mb.n_steps_
+    20
+    >>> np.sort(mb.means_[:, 0]).round(1)
+    array([-3.,  3.])
+
+    The posterior stands for the 4000 samples seen: each component's
+    ``mean_precision_`` adds its share of them to ``mean_precision_prior_``:
+
+    >>> round(float(mb.mean_precision_.sum()), 6)
+    4002.0
+
+    Or let ``fit`` pass over shuffled mini-batches until convergence; its
+    posterior scores X almost as the batch fit's does:
+
+    >>> from emfast import BayesianGaussianMixture
+    >>> mb = MiniBatchBayesianGaussianMixture(n_components=2, batch_size=500, random_state=0).fit(X)
+    >>> mb.converged_
+    True
+    >>> bgm = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> bool(abs(mb.score(X) - bgm.score(X)) < 0.01)
+    True
     """
 
     _parameter_constraints: dict = {
@@ -137,11 +269,28 @@ class MiniBatchBayesianGaussianMixture(BayesianMixtureBase, OnlineMixture):
         self.verbose = verbose
 
     def fit(self, X, y=None, sample_weight=None):
-        """Fit by passes over shuffled mini-batches of X (see partial_fit for one step).
+        """Fit by passes over shuffled mini-batches of X.
+
+        Starts afresh (forgetting earlier ``partial_fit`` calls): the priors
+        left as None are computed from all of X, the posterior stands for the
+        total weight of X (unless ``total_samples`` is given), and passes are
+        made until ``lower_bound_`` changes by less than ``tol`` over a pass,
+        or ``max_iter`` passes. :meth:`partial_fit` makes one step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (a NumPy array or memory map).
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative counts: an integer weight w is equivalent to
+            repeating the sample w times. None gives every sample weight 1.
 
         Returns
         -------
         self : MiniBatchBayesianGaussianMixture
+            The fitted estimator.
         """
         self.__dict__.pop("_fit_total", None)
         try:

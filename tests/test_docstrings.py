@@ -75,6 +75,10 @@ def _fitted(name):
         return emfast.StudentTMixture(2, random_state=0).fit(X)
     if name == "MiniBatchStudentTMixture":
         return emfast.MiniBatchStudentTMixture(2, batch_size=40, random_state=0).fit(X)
+    if name == "BayesianGaussianMixture":
+        return emfast.BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+    if name == "MiniBatchBayesianGaussianMixture":
+        return emfast.MiniBatchBayesianGaussianMixture(n_components=2, batch_size=40, random_state=0).fit(X)
     if name == "GaussianMixtureIC":
         return emfast.GaussianMixtureIC(max_components=3, covariance_type="all", random_state=0).fit(X)
     if name == "MiniBatchGaussianMixture":
