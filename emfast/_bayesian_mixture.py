@@ -21,6 +21,7 @@ from ._validation import (
     blas_on_one_thread,
     check_finite_model,
     check_n_samples,
+    unchanged_on_error,
 )
 from ._variational import Posterior, Prior, VariationalEM, _log_dirichlet_norm, _log_wishart_norm  # noqa: F401
 
@@ -420,7 +421,8 @@ class BayesianGaussianMixture(BayesianMixtureBase):
         self : BayesianGaussianMixture
             The fitted estimator.
         """
-        self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -441,7 +443,8 @@ class BayesianGaussianMixture(BayesianMixtureBase):
             The most probable component of each sample, as
             ``fit(X).predict(X)`` gives.
         """
-        self._fit(X, sample_weight)
+        with unchanged_on_error(self):
+            self._fit(X, sample_weight)
         return self.predict(X)
 
     # ------------------------------------------------------------- fitting
