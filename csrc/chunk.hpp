@@ -390,16 +390,20 @@ template <class T> constexpr T negligible() {
     return std::numeric_limits<T>::epsilon() * std::numeric_limits<T>::epsilon();
 }
 
-// How many of the B rows count (padding rows have w = r = 0 and never do).
-template <class T> inline int64_t count_significant(const T* r, const T* w, int64_t B) {
+// r[b] <- r[b] q[b] if q is given; then how many of the B rows count (padding
+// rows have w = r = 0 and never do), or B if not asked to count.
+template <class T> inline int64_t scale_and_count(T* r, const T* q, const T* w, int64_t B, bool count) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     using I = decltype(V{} < V{});
-    I count = {};
-    for (int64_t v = 0; v < B; v += W) count -= vload<V>(r + v) > negligible<T>() * vload<V>(w + v);
-    int64_t n = 0;
-    for (int i = 0; i < W; ++i) n += int64_t(count[i]);
-    return n;
+    if (q)
+        for (int64_t v = 0; v < B; v += W) vstore(r + v, vload<V>(r + v) * vload<V>(q + v));
+    if (!count) return B;
+    I n = {};
+    for (int64_t v = 0; v < B; v += W) n -= vload<V>(r + v) > negligible<T>() * vload<V>(w + v);
+    int64_t total = 0;
+    for (int i = 0; i < W; ++i) total += int64_t(n[i]);
+    return total;
 }
 
 // The indices of the rows that count, in order. Usually few rows count for a

@@ -110,15 +110,19 @@ template <class T> Stats finish(const Model<T>& md, const Acc& a) {
 
 // L holds K rows of B log-densities (weighted by log pi_k). On return L holds
 // exp(L - mx) with mx the maximum of each row, and sums the row sums, in [1, K].
+// With many components most lie so far below a row's best that their exp is
+// exactly 0: such a vector of rows is set to 0 without evaluating it.
 template <class T> void exponentiate(T* L, int64_t K, int64_t B, T* mx, T* sums) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
+    const V lo = vsplat<V>(exp_underflow<T>());
     for (int64_t v = 0; v < B; v += W) {
         V m = vload<V>(L + v);
         for (int64_t k = 1; k < K; ++k) m = vmax(m, vload<V>(L + k * B + v));
         V s = {};
         for (int64_t k = 0; k < K; ++k) {
-            const V e = vexp_nonpositive(vload<V>(L + k * B + v) - m);
+            const V x = vload<V>(L + k * B + v) - m;
+            const V e = all_less(x, lo) ? V{} : vexp_nonpositive(x);
             vstore(L + k * B + v, e);
             s += e;
         }
@@ -134,14 +138,20 @@ template <class T> void log_sums(const T* mx, const T* sums, int64_t B, T* lse) 
     for (int64_t v = 0; v < B; v += W) vstore(lse + v, vload<V>(mx + v) + vlog(vload<V>(sums + v)));
 }
 
-// L[k][b] <- w[b] * L[k][b] / sums[b]: w times the responsibilities.
-template <class T> void scale_rows(T* L, const T* w, const T* sums, int64_t K, int64_t B) {
+// sums[b] <- w[b] / sums[b]: what turns exponentiate's row b into w times
+// the responsibilities.
+template <class T> void row_factors(const T* w, T* sums, int64_t B) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
-    for (int64_t v = 0; v < B; v += W) {
-        const V q = vload<V>(w + v) * vrecip(vload<V>(sums + v));
-        for (int64_t k = 0; k < K; ++k) vstore(L + k * B + v, vload<V>(L + k * B + v) * q);
-    }
+    for (int64_t v = 0; v < B; v += W) vstore(sums + v, vload<V>(w + v) * vrecip(vload<V>(sums + v)));
+}
+
+// L[k][b] <- L[k][b] q[b]
+template <class T> void scale_rows(T* L, const T* q, int64_t K, int64_t B) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t v = 0; v < B; v += W) vstore(L + k * B + v, vload<V>(L + k * B + v) * vload<V>(q + v));
 }
 
 // sum_b w_b log(sums_b) for weights w_b in {0, 1} (no sample weights: padding
@@ -174,7 +184,8 @@ template <class T> int product_group(int64_t K) {
 template <class T> void normalise(T* L, const T* w, int64_t K, int64_t B, T* lse, T* sums) {
     exponentiate(L, K, B, lse, sums);
     log_sums(lse, sums, B, lse);
-    scale_rows(L, w, sums, K, B);
+    row_factors(w, sums, B);
+    scale_rows(L, sums, K, B);
 }
 
 // Hard assignment: L (log-densities) becomes w times the one-hot indicator of
@@ -281,18 +292,20 @@ template <class T, class Kernel> void chunk_log_density(const Model<T>& md, cons
 
 // ---------------------------------------------------------------- statistics of a chunk
 
-// R: K rows of B weighted responsibilities; w: sample weights; total: each
-// row's total responsibility (w in an E-step pass).
+// R: K rows of B weighted responsibilities, or, with q, of what becomes them
+// once row b is multiplied by q[b] (done here, one component at a time, while
+// its rows are counted); w: sample weights; total: each row's total
+// responsibility (w in an E-step pass).
 template <class T, class Kernel>
-void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, const T* R, const T* w, const T* total,
+void accumulate_chunk(const Model<T>& md, const Chunk<T>& ch, T* R, const T* q, const T* w, const T* total,
                       Workspace<T>& ws, Acc& a) {
     Kernel::accumulate_chunk(md, ch, total, ws, a);
     // full covariance with D <= kSmallD sums over all rows whatever their count, and
     // a component without a significant row in a whole chunk is rare: no count
     const bool dense = std::is_same_v<Kernel, FullKernel<T>> && md.D() <= kSmallD;
     for (int64_t k = 0; k < md.K; ++k) {
-        const T* r = R + k * ch.B;
-        const int64_t n = dense ? ch.B : count_significant(r, w, ch.B);
+        T* r = R + k * ch.B;
+        const int64_t n = scale_and_count(r, q, w, ch.B, !dense);
         if (n > 0) Kernel::accumulate(md, k, ch, r, w, n, ws, a);
     }
 }
@@ -378,9 +391,13 @@ void em_pass_t(const Data& X, const double* sw, const Params& p, const double* s
                         (a.worst_value.size() < size_t(n_worst) || double(value[b - v]) < a.worst_value.back()))
                         worst_insert(a, n_worst, double(value[b - v]), r0 + b);
             }
-        if (!hard) scale_rows(L, w, sums, p.K, B);
-        if (md.student) weight_by_scale(ws.U.data(), p.K, B, L, sums, a);  // sums: free again
-        accumulate_chunk<T, Kernel>(md, ch, L, w, md.student ? sums : w, ws, a);
+        if (!hard) row_factors(w, sums, B);  // sums: the factors of the rows of L
+        if (md.student) {
+            scale_rows(L, sums, p.K, B);
+            weight_by_scale(ws.U.data(), p.K, B, L, sums, a);  // sums: the rows' totals
+        }
+        const T* q = hard || md.student ? nullptr : sums;
+        accumulate_chunk<T, Kernel>(md, ch, L, q, w, md.student ? sums : w, ws, a);
     });
     out = finish(md, total);
 }
@@ -414,7 +431,7 @@ void fixed_pass_t(const Data& X, const double* sw, const Resp& resp, Cov cov, in
             for (int64_t k = 0; k < K; ++k) t += R[k * B + b];
             total_resp[b] = t;
         }
-        accumulate_chunk<T, Kernel>(md, ch, R, w, total_resp, ws, a);
+        accumulate_chunk<T, Kernel>(md, ch, R, nullptr, w, total_resp, ws, a);
     });
     out = finish(md, total);
 }

@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <utility>
 
-#if defined(__AVX512F__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
@@ -87,6 +87,22 @@ template <class T, class V> inline T hsum(V v) {
     }
 }
 
+// The lanes of a comparison's result as the bits of an integer (bit i: lane i),
+// with x86's one-instruction mask extraction where there is one.
+template <class M> inline unsigned lane_bits(M m) {
+    constexpr int n = int(sizeof(M) / sizeof(m[0]));
+#if EMFAST_VBYTES == 32 && defined(__AVX2__)
+    if constexpr (n == 4) return unsigned(_mm256_movemask_pd(vbitcast<__m256d>(m)));
+    if constexpr (n == 8) return unsigned(_mm256_movemask_ps(vbitcast<__m256>(m)));
+#elif EMFAST_VBYTES == 16 && defined(__SSE2__)
+    if constexpr (n == 2) return unsigned(_mm_movemask_pd(vbitcast<__m128d>(m)));
+    if constexpr (n == 4) return unsigned(_mm_movemask_ps(vbitcast<__m128>(m)));
+#endif
+    unsigned bits = 0;
+    for (int i = 0; i < n; ++i) bits |= unsigned(m[i] != 0) << i;
+    return bits;
+}
+
 // Whether a > b in any lane (with AVX-512, one compare into a mask register).
 template <class V> inline bool any_greater(V a, V b) {
 #if EMFAST_VBYTES == 64
@@ -95,12 +111,28 @@ template <class V> inline bool any_greater(V a, V b) {
     else
         return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_GT_OQ) != 0;
 #else
-    const auto m = a > b;
-    for (size_t i = 0; i < sizeof(V) / sizeof(a[0]); ++i)
-        if (m[i]) return true;
-    return false;
+    return lane_bits(a > b) != 0;
 #endif
 }
+
+// Whether a < b in every lane (false where either is NaN).
+template <class V> inline bool all_less(V a, V b) {
+#if EMFAST_VBYTES == 64
+    if constexpr (sizeof(a[0]) == 8)
+        return _mm512_cmp_pd_mask(__m512d(a), __m512d(b), _CMP_LT_OQ) == 0xFF;
+    else
+        return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_LT_OQ) == 0xFFFF;
+#else
+    constexpr int n = int(sizeof(V) / sizeof(a[0]));
+    return lane_bits(a < b) == (1u << n) - 1;
+#endif
+}
+
+// vexp below this argument (and of -inf) is exactly 0: e^-708 is barely a
+// normal double, e^-87 a normal float; smaller results would be subnormal
+// (slow arithmetic on every later use). A responsibility whose log-density lies
+// this far below its row's largest is therefore exactly 0.
+template <class T> constexpr T exp_underflow() { return std::is_same_v<T, float> ? T(-87) : T(-708); }
 
 // exp(r) for |r| <= ln2/2: a polynomial of degree 11 interpolating exp at the
 // Chebyshev nodes of that interval (Horner). Relative error below 2e-17 with
@@ -130,10 +162,9 @@ template <bool Clamp> inline vdouble vexp_t(vdouble x) {
     const double shifter = 6755399441055744.0;
 #if EMFAST_VBYTES == 64
     // AVX-512 scales by 2^k in one instruction and carries NaN through (min
-    // returns its second operand then). Below -708 the result is 0 by the
-    // mask, which also covers -inf: exp(-708) is barely normal, and products
-    // with smaller values would be subnormal (slow arithmetic on every later use).
-    const __m512d lo = _mm512_set1_pd(-708.0);
+    // returns its second operand then). Below exp_underflow the result is 0 by
+    // the mask, which also covers -inf.
+    const __m512d lo = _mm512_set1_pd(exp_underflow<double>());
     const __m512d xc = Clamp ? _mm512_min_pd(_mm512_set1_pd(709.0), __m512d(x)) : __m512d(x);
     const __m512d k = _mm512_sub_pd(_mm512_fmadd_pd(xc, _mm512_set1_pd(1.4426950408889634), _mm512_set1_pd(shifter)),
                                     _mm512_set1_pd(shifter));
@@ -143,7 +174,7 @@ template <bool Clamp> inline vdouble vexp_t(vdouble x) {
     // keep lanes not below lo (NaN included: the comparison is unordered-true)
     return vdouble(_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(__m512d(x), lo, _CMP_NLT_UQ), _mm512_scalef_pd(__m512d(p), k)));
 #else
-    const vdouble lo = vsplat<vdouble>(-708.0);
+    const vdouble lo = vsplat<vdouble>(exp_underflow<double>());
     vdouble xc = vmax(x, lo);
     if constexpr (Clamp) xc = vmin(xc, vsplat<vdouble>(709.0));
     vdouble kf = xc * 1.4426950408889634 + shifter;
@@ -173,7 +204,7 @@ inline vfloat exp_taylor(vfloat r) {  // degree 7, for float
 
 template <bool Clamp> inline vfloat vexp_t(vfloat x) {
 #if EMFAST_VBYTES == 64
-    const __m512 lo = _mm512_set1_ps(-87.0f);
+    const __m512 lo = _mm512_set1_ps(exp_underflow<float>());
     const __m512 xl = _mm512_max_ps(lo, __m512(x));
     const __m512 xc = Clamp ? _mm512_min_ps(_mm512_set1_ps(88.0f), xl) : xl;
     const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)),
@@ -184,7 +215,7 @@ template <bool Clamp> inline vfloat vexp_t(vfloat x) {
     const vfloat p = exp_taylor(r);
     return vfloat(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(__m512(x), lo, _CMP_NLT_UQ), _mm512_scalef_ps(__m512(p), k)));
 #else
-    const vfloat lo = vsplat<vfloat>(-87.0f);
+    const vfloat lo = vsplat<vfloat>(exp_underflow<float>());
     vfloat xc = vmax(x, lo);
     if constexpr (Clamp) xc = vmin(xc, vsplat<vfloat>(88.0f));
     const float shifter = 12582912.0f;  // 1.5 * 2^23
