@@ -14,15 +14,8 @@ from ._init import initial_stats
 from ._mixture import COVARIANCE_TYPES, GaussianMixtureBase
 from ._native import core
 from ._stats import Params, round_to
-from ._validation import (
-    _check_precision_matrix,
-    _check_shape,
-    as_kernel_input,
-    blas_on_one_thread,
-    check_finite_model,
-    check_n_samples,
-    unchanged_on_error,
-)
+from ._validation import _check_precision_matrix, _check_shape, as_kernel_input, blas_on_one_thread
+from ._validation import check_finite_model, check_n_samples, unchanged_on_error
 from ._variational import Posterior, Prior, VariationalEM, _log_dirichlet_norm, _log_wishart_norm  # noqa: F401
 
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")

@@ -194,7 +194,7 @@ class LLPClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(X)
 
     def score(self, X, y, *, bags=None, sample_weight=None):
-        """Bag-level accuracy: 1 - mean over rows of |predicted - true bag proportion|.
+        """Bag-level accuracy: one minus the mean absolute error of the bag proportions.
 
         A bag's predicted proportion is the fraction of its rows that
         :meth:`predict` labels 1; y is each row's true bag proportion. With

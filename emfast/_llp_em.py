@@ -165,7 +165,7 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
     The labels are anchored by the counts alone: EM starts from the bag
     proportions (each row's posterior = its bag's proportion), and once it
     has converged, the model with the classes swapped (which explains the
-    counts |b| - k_b) is tried; if it explains the counts better, EM continues
+    counts ``|b| - k_b``) is tried; if it explains the counts better, EM continues
     from it and the better of the two is kept.
 
     Choose it where each class is roughly a Gaussian (or a mixture of a few)
@@ -362,7 +362,7 @@ class GaussianMixtureLabeler(LabelerMixin, BaseEstimator):
 
     def _run(self, X, bags, mixtures, post, max_iter=None):
         """EM from posteriors post, then the classes swapped: if that model
-        explains the counts better (it explains |b| - k_b), EM from it too; the
+        explains the counts better (it explains ``|b| - k_b``), EM from it too; the
         better of the two."""
         max_iter = self.max_iter if max_iter is None else max_iter
         run = _EM(X, bags, mixtures, self.tol, max_iter)

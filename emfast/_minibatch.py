@@ -1,16 +1,6 @@
-"""emfast.MiniBatchGaussianMixture: online (stepwise) EM with partial_fit.
-
-Stepwise EM (Cappé & Moulines 2009) keeps
-running sufficient statistics per unit of sample weight, s, and for the t-th
-mini-batch (t counted from 1):
-
-    s_bar = pass(batch, params) / sum(w)          the same C++ pass as batch EM
-    rho   = (learning_offset + t) ** -learning_decay
-    s     = (1 - rho) s + rho s_bar               after re-centring s exactly
-    params = M-step(s)                            the same C++ M-step
-
-The first mini-batch initialises the model (k-means or the *_init arrays) and
-its statistics seed s.
+"""Online mixtures: the mini-batch loop (OnlineMixture) and
+emfast.MiniBatchGaussianMixture, stepwise EM (Cappé & Moulines 2009) on the
+same C++ pass and M-step as batch EM (the class docstring has the update).
 """
 
 import warnings
@@ -252,16 +242,14 @@ class OnlineMixture(GaussianMixtureBase):
         return repairs
 
     def _blend(self, batch):
-        """The running statistics after the next mini-batch's (per unit weight, centred
-        on the model's means): (statistics, step size rho_t)."""
+        """(running statistics blended with the next mini-batch's, step size rho_t)."""
         if self._stats is None:
             return batch, 1.0
         rho = (self.learning_offset + self.n_steps_ + 1) ** -self.learning_decay
         return self._stats.recentred(batch.centers).blend(batch, rho), rho
 
     def _advance(self, batch_bound, rho):
-        """Count the step; lower_bound_ becomes the average of the mini-batches'
-        bounds with the step sizes."""
+        """Count the step; lower_bound_: the mini-batches' bounds averaged by step sizes."""
         first = self.n_steps_ == 0
         self.n_steps_ += 1
         self.lower_bound_ = batch_bound if first else (1 - rho) * self.lower_bound_ + rho * batch_bound
