@@ -366,3 +366,24 @@ def test_no_public_method_modifies_its_inputs(case, max_iter, writeable, dtype):
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
         for value in list(inits.values()) + [X]:
             assert not np.may_share_memory(getattr(est.est, name), value), name
+
+
+# ----------------------------------------------------------------- found by random search
+# (HYPOTHESIS_EXAMPLES=N pytest tests/test_reliability_properties.py): each input
+# broke an invariant before its fix.
+
+
+@estimator_cases
+def test_component_emptying_slowly_far_from_zero(case):
+    """Identical rows at 1e156: a t component's responsibility decays through
+    1e-17, where scikit-learn's pull of an emptying mean towards 0 would give it
+    a variance beyond float range ('non-finite variance'); scikit-learn has no
+    model here (its X**2 overflows), and the component stays by its samples."""
+    X = np.array([[0.0, 1.04100376e156], [0.0, 1.04100376e156]])
+    params = dict(n_components=2, reg_covar=0.0, init_params="random", max_iter=100, tol=0.0, random_state=0)
+    est = Guarded(case.make(**supported(case, params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+        assert_valid_mixture(est.est, X)
+
