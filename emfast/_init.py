@@ -101,6 +101,10 @@ def _tied_from_one_sample_per_component(data, stats, means, reg_covar, scale):
     assumes every row's responsibilities sum to one, and so counts every row."""
     nk = stats.s0 + _EPS10
     cov = (data.second_moment() - np.einsum("k,ki,kj->ij", nk, means, means)) / nk.sum()
+    # where the difference cancels (all weight on the chosen rows) it is rounding
+    # noise, which the two triangles round differently (scikit-learn's too): the
+    # lower one, which the Cholesky factor reads, mirrored
+    cov = np.tril(cov) + np.tril(cov, -1).T
     cov.flat[:: len(cov) + 1] += reg_covar
     cov, prec_chol, jitter = core.precision_cholesky(cov, "tied", scale)
     return cov, prec_chol, float(np.max(jitter))

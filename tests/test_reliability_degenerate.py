@@ -387,3 +387,16 @@ def test_component_emptying_slowly_far_from_zero(case):
         est.fit(X)
         assert_valid_mixture(est.est, X)
 
+
+@estimator_cases
+def test_initial_tied_covariance_of_rounding_noise_is_symmetric(case):
+    """One sample per component and every row chosen: the initial tied covariance
+    is sum x x^T - sum n_k m_k m_k^T, rounding noise (1e-13), whose two triangles
+    rounded differently (scikit-learn's do too); emfast's is symmetric."""
+    X = np.array([[22.64052345967664, 9.001572083672233], [14.787379841057392, 27.40893199201458]])
+    params = dict(n_components=2, reg_covar=0.0, init_params="k-means++", max_iter=0, random_state=0)
+    est = Guarded(case.make(**supported(case, params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+        assert_valid_mixture(est.est, X)
