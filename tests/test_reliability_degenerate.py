@@ -400,3 +400,18 @@ def test_initial_tied_covariance_of_rounding_noise_is_symmetric(case):
         warnings.simplefilter("ignore")
         est.fit(X)
         assert_valid_mixture(est.est, X)
+
+
+@estimator_cases
+def test_initial_weights_sum_to_one_under_tiny_sample_weights(case):
+    """Sample weights totalling 2e-9: the 10 eps that every component's weight
+    gets are 1e-6 of it, so the initial weights n_k / n summed to 1 + 1e-6."""
+    if case.weights_are_counts:
+        pytest.skip("weights counting less than one sample in all are refused")
+    X = np.zeros((2, 1))
+    params = dict(n_components=1, reg_covar=0.0, init_params="kmeans", max_iter=0, random_state=0)
+    est = Guarded(case.make(**supported(case, params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, sample_weight=np.array([1e-9, 1e-9]))
+        assert_valid_mixture(est.est, X)
