@@ -88,6 +88,48 @@ double scalar_precision(double* var, double* prec, double scale) {
     return jitter;
 }
 
+// S2 - S1 d^T - d S1^T + S0 d d^T at (i, j) for component k: the (i, j) moment
+// about c + d of statistics centred on c (s2 is S2's entry)
+double centred_moment(const Stats& st, const double* delta, int64_t k, int64_t i, int64_t j, double s2) {
+    const double* s1 = st.s1.data() + k * st.D;
+    const double* d = delta + k * st.D;
+    return s2 - (s1[i] * d[j] + d[i] * s1[j]) + st.s0[size_t(k)] * d[i] * d[j];
+}
+
+// The shifts delta = mu - c of the means from the centres, K x D. scikit-learn's
+// mean sum r x / nk = (S0 c + S1) / nk = c + delta, with delta = S1 / nk -
+// ((nk - S0) / nk) c: the second term vanishes unless the component is (nearly)
+// empty, whose mean then goes to 0 as scikit-learn's does. Unless that drags it
+// so far that its variance overflows (S0 ~ 1e-17 about c ~ 1e156: S0 c^2 / nr):
+// scikit-learn's variances (sum r (x - mu)^2 / nk, or sum r x^2 / nk - mu^2 for
+// diagonal ones) are then at least as large, it has no finite model, and the
+// mean stays by its samples (delta = S1 / nk).
+std::vector<double> mean_shifts(const Stats& st, const double* centers, const std::vector<double>& nk,
+                                const std::vector<double>& nr, double total) {
+    const int64_t K = st.K, D = st.D;
+    std::vector<double> delta(static_cast<size_t>(K * D));
+    for (int64_t k = 0; k < K; ++k) {
+        const double n = nk[size_t(k)], lost = (n - st.s0[size_t(k)]) / n;
+        double* d = delta.data() + k * D;
+        for (int64_t i = 0; i < D; ++i)
+            d[i] = st.s1[size_t(k * D + i)] / n - (lost == 0.0 ? 0.0 : lost * centers[k * D + i]);
+        if (lost == 0.0) continue;
+        // the divisor of this component's share of its variances (as in m_step)
+        const double divisor = st.cov == Cov::Tied ? total
+                               : st.cov == Cov::Spherical ? nr[size_t(k)] * double(D) : nr[size_t(k)];
+        bool finite = true;
+        double sum = 0.0;
+        for (int64_t i = 0; i < D; ++i) {
+            const double v = centred_moment(st, delta.data(), k, i, i, 0.0) / divisor;
+            finite = finite && std::isfinite(v);
+            sum += v;
+        }
+        if (!finite || (st.cov == Cov::Spherical && !std::isfinite(sum)))
+            for (int64_t i = 0; i < D; ++i) d[i] = st.s1[size_t(k * D + i)] / n;
+    }
+    return delta;
+}
+
 }  // namespace
 
 void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, double* prec_chol, double scale,
@@ -136,27 +178,15 @@ MStepResult m_step(const Stats& st, const double* centers, double reg_covar, dou
         total += nr[size_t(k)];
         r.empty[size_t(k)] = resp[size_t(k)] <= empty_threshold;
     }
-    // scikit-learn's mean sum r x / nk = (S0 c + S1) / nk = c + delta, with
-    // delta = S1 / nk - ((nk - S0) / nk) c: the second term vanishes unless the
-    // component is (nearly) empty, whose mean then goes to 0 as scikit-learn's does
-    std::vector<double> delta(static_cast<size_t>(K * D));
-    for (int64_t k = 0; k < K; ++k) {
-        r.weights[size_t(k)] = nr[size_t(k)] / total;
-        const double n = nk[size_t(k)], lost = (n - st.s0[size_t(k)]) / n;
-        for (int64_t i = 0; i < D; ++i) {
-            const double c = centers[k * D + i];
-            const double d = st.s1[size_t(k * D + i)] / n - (lost == 0.0 ? 0.0 : lost * c);
-            delta[size_t(k * D + i)] = d;
-            r.means[size_t(k * D + i)] = c + d;
-        }
-    }
-
+    std::vector<double> delta = mean_shifts(st, centers, nk, nr, total);
     // sum r (x - mu)(x - mu)^T = S2 - S1 delta^T - delta S1^T + S0 delta delta^T
     auto centred = [&](int64_t k, int64_t i, int64_t j, double s2) {
-        const double* s1 = st.s1.data() + k * D;
-        const double* d = delta.data() + k * D;
-        return s2 - (s1[i] * d[j] + d[i] * s1[j]) + st.s0[size_t(k)] * d[i] * d[j];
+        return centred_moment(st, delta.data(), k, i, j, s2);
     };
+    for (int64_t k = 0; k < K; ++k) {
+        r.weights[size_t(k)] = nr[size_t(k)] / total;
+        for (int64_t i = 0; i < D; ++i) r.means[size_t(k * D + i)] = centers[k * D + i] + delta[size_t(k * D + i)];
+    }
     // scikit-learn's diagonal variances, sum r x^2 / n_k - mu^2, exceed the centred
     // ones by mu^2 (n_k - S0_k) / n_k: nothing for a component with samples, but for
     // one losing them (S0 ~ 1e-15, or one sample) a variance its later refits

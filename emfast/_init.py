@@ -101,6 +101,10 @@ def _tied_from_one_sample_per_component(data, stats, means, reg_covar, scale):
     assumes every row's responsibilities sum to one, and so counts every row."""
     nk = stats.s0 + _EPS10
     cov = (data.second_moment() - np.einsum("k,ki,kj->ij", nk, means, means)) / nk.sum()
+    # where the difference cancels (all weight on the chosen rows) it is rounding
+    # noise, which the two triangles round differently (scikit-learn's too): the
+    # lower one, which the Cholesky factor reads, mirrored
+    cov = np.tril(cov) + np.tril(cov, -1).T
     cov.flat[:: len(cov) + 1] += reg_covar
     cov, prec_chol, jitter = core.precision_cholesky(cov, "tied", scale)
     return cov, prec_chol, float(np.max(jitter))
@@ -113,9 +117,10 @@ def initial_model(stats, data, covariance_type, reg_covar, scale, one_sample_per
     fitted, jitters, _ = m_step(stats, covariance_type, reg_covar, scale, data.n_samples)
     jitter = float(np.max(jitters))
     fitted.weights = (stats.s0 + _EPS10) / data.total_weight()
-    if data.dtype == np.float32 and not one_sample_per_component:
-        # a float32 pass sums S0 to float32's precision: its total, not n, makes the
-        # weights sum to 1 (in float64 the two agree to rounding)
+    if (data.dtype == np.float32 or data.sample_weight is not None) and not one_sample_per_component:
+        # a float32 pass sums S0 to float32's precision, and the 10 eps per component
+        # are not rounding next to a total weight of 1e-9: the weights' total, not
+        # n, makes them sum to 1 (where n would, the two agree to rounding)
         fitted.weights = fitted.weights / fitted.weights.sum()
     if covariance_type == "tied" and one_sample_per_component:
         fitted.covariances, fitted.precisions_cholesky, jitter = _tied_from_one_sample_per_component(

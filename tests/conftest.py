@@ -27,8 +27,8 @@ def blobs():
 def sklearn_float32_dtype():
     """The dtype of the model (and outputs) scikit-learn's GaussianMixture gives
     float32 data: float32 from scikit-learn 1.7, float64 before. emfast's
-    GaussianMixture follows the installed scikit-learn; its other estimators
-    keep float32."""
+    GaussianMixture follows the installed scikit-learn, and so does StudentTMixture
+    (the same fit loop); the online estimators keep float32."""
     from sklearn.mixture import GaussianMixture
 
     X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]], dtype=np.float32)
@@ -39,4 +39,7 @@ def float32_model_dtype(est):
     """The dtype of est's model fitted to float32 data (that float32 can hold)."""
     from sklearn.mixture import GaussianMixture
 
-    return sklearn_float32_dtype() if isinstance(est, GaussianMixture) else np.dtype(np.float32)
+    from emfast import StudentTMixture
+
+    follows = isinstance(est, (GaussianMixture, StudentTMixture))
+    return sklearn_float32_dtype() if follows else np.dtype(np.float32)

@@ -366,3 +366,52 @@ def test_no_public_method_modifies_its_inputs(case, max_iter, writeable, dtype):
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
         for value in list(inits.values()) + [X]:
             assert not np.may_share_memory(getattr(est.est, name), value), name
+
+
+# ----------------------------------------------------------------- found by random search
+# (HYPOTHESIS_EXAMPLES=N pytest tests/test_reliability_properties.py): each input
+# broke an invariant before its fix.
+
+
+@estimator_cases
+def test_component_emptying_slowly_far_from_zero(case):
+    """Identical rows at 1e156: a t component's responsibility decays through
+    1e-17, where scikit-learn's pull of an emptying mean towards 0 would give it
+    a variance beyond float range ('non-finite variance'); scikit-learn has no
+    model here (its X**2 overflows), and the component stays by its samples."""
+    X = np.array([[0.0, 1.04100376e156], [0.0, 1.04100376e156]])
+    params = dict(n_components=2, reg_covar=0.0, init_params="random", max_iter=100, tol=0.0, random_state=0)
+    est = Guarded(case.make(**supported(case, params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+        assert_valid_mixture(est.est, X)
+
+
+@estimator_cases
+def test_initial_tied_covariance_of_rounding_noise_is_symmetric(case):
+    """One sample per component and every row chosen: the initial tied covariance
+    is sum x x^T - sum n_k m_k m_k^T, rounding noise (1e-13), whose two triangles
+    rounded differently (scikit-learn's do too); emfast's is symmetric."""
+    X = np.array([[22.64052345967664, 9.001572083672233], [14.787379841057392, 27.40893199201458]])
+    params = dict(n_components=2, reg_covar=0.0, init_params="k-means++", max_iter=0, random_state=0)
+    est = Guarded(case.make(**supported(case, params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+        assert_valid_mixture(est.est, X)
+
+
+@estimator_cases
+def test_initial_weights_sum_to_one_under_tiny_sample_weights(case):
+    """Sample weights totalling 2e-9: the 10 eps that every component's weight
+    gets are 1e-6 of it, so the initial weights n_k / n summed to 1 + 1e-6."""
+    if case.weights_are_counts:
+        pytest.skip("weights counting less than one sample in all are refused")
+    X = np.zeros((2, 1))
+    params = dict(n_components=1, reg_covar=0.0, init_params="kmeans", max_iter=0, random_state=0)
+    est = Guarded(case.make(**supported(case, params)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, sample_weight=np.array([1e-9, 1e-9]))
+        assert_valid_mixture(est.est, X)

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import tracemalloc
 import warnings
@@ -32,9 +33,10 @@ LINUX = sys.platform.startswith("linux")
 
 
 def run_python(code, env=None):
-    """Runs code in a fresh interpreter; returns its last line of output, parsed as JSON."""
+    """Runs code in a fresh interpreter; returns its last line of output, parsed as JSON.
+    (Outside the source tree: from its root, `import emfast` would find the unbuilt package.)"""
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         env=dict(os.environ, **(env or {})), timeout=600)
+                         env=dict(os.environ, **(env or {})), timeout=600, cwd=tempfile.gettempdir())
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
