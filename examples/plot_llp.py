@@ -32,8 +32,7 @@ bags[np.argsort(score + rng.standard_normal(n))] = np.arange(n) // bag_size
 bag_counts = np.bincount(bags, weights=y)  # all that is known of y
 proportions = bag_counts / np.bincount(bags)
 
-# tol=0: a fixed number of sweeps (100), the paper's setting
-labeler = BeliefPropagationLabeler(n_neighbors=5, tol=0).fit(X, bags, bag_counts)
+labeler = BeliefPropagationLabeler(n_neighbors=5).fit(X, bags=bags, bag_counts=bag_counts)
 marginals = labeler.marginals_
 print(f"sweeps: {labeler.n_iter_}, pseudo-labels right: {(labeler.labels_ == y).mean():.3f}")
 
