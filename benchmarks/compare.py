@@ -5,7 +5,7 @@
     python benchmarks/compare.py --peer-python daal4py=/path/to/venv/bin/python
     python benchmarks/compare.py --bayesian --fit     # BayesianGaussianMixture instead
 
-Prints, from one run, the cost of one EM iteration (PEERS.md's measure) for
+Prints, from one run, the cost of one EM iteration (the time of fit(1 + n iterations) minus fit(1), over n) for
 each implementation, and ratios to emfast; then a whole default fit() against
 scikit-learn, time per row as N grows, and the multiply-add rate on S1 and S4
 against the machine's peak. Implementations are measured in turn, round after
