@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._data import ArrayData, Float32Overflow, training_data
 from ._em import fit_em
 from ._init import initial_stats
+from ._memory import check_fit_memory
 from ._mixture import COVARIANCE_TYPES, GaussianMixtureBase
-from ._native import core
 from ._stats import Params, round_to
 from ._validation import _check_precision_matrix, _check_shape, as_kernel_input, blas_on_one_thread
 from ._validation import check_finite_model, check_n_samples, unchanged_on_error
@@ -447,8 +447,8 @@ class BayesianGaussianMixture(BayesianMixtureBase):
         data = training_data(self, X, sample_weight, counts=True)
         check_n_samples(data.n_samples, self.n_components)
         self._check_prior_parameters(data.n_features)
-        # MemoryError now for a model that cannot be allocated, before any work
-        core.plan_memory(data.n_samples, data.n_features, self.n_components, self.covariance_type)
+        # MemoryError now for a fit that cannot be allocated, before any work
+        check_fit_memory(self, data)
         with blas_on_one_thread():
             try:
                 self._fit_data(data)
