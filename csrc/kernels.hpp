@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 8;
+constexpr int kKernelAbi = 9;
 
 struct KernelTable {
     int abi;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -67,12 +68,21 @@ struct Interrupted : std::exception {
     const char* what() const noexcept override { return "interrupted"; }
 };
 
+// When the calling thread last polled and reported progress. One clock per
+// call, shared by its kernels: a call made of many kernels shorter than
+// kPollSeconds each (an EM loop of short passes) still polls every kPollSeconds.
+struct PollClock {
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point polled = Clock::now(), reported = polled;
+};
+
 // How a kernel runs: its thread count, the interruption check and the progress
 // hook (both called on the calling thread only; true: stop).
 struct Exec {
     int n_threads = 0;  // 0: OpenMP's default
     std::function<bool()> poll;
     std::function<bool(const char* stage, int64_t done, int64_t total)> progress;
+    std::shared_ptr<PollClock> clock = std::make_shared<PollClock>();
 };
 
 // Reports a step of a staged kernel (on the calling thread, between parallel
@@ -118,19 +128,20 @@ class ErrorSlot {
 class Interruption {
    public:
     explicit Interruption(const Exec& ex, int64_t items = 0)
-        : poll_(ex.poll), progress_(ex.progress), items_(items), last_(Clock::now()), reported_(last_) {}
+        : poll_(ex.poll), progress_(ex.progress), items_(items),
+          clock_(ex.clock ? ex.clock : std::make_shared<PollClock>()) {}
     bool stopped() const { return stop_.load(std::memory_order_relaxed); }
     void item_done() { done_.fetch_add(1, std::memory_order_relaxed); }
     bool check() {
         if (stopped()) return true;
         if (!on_calling_thread() || !(poll_ || progress_)) return false;
         const auto now = Clock::now();
-        if (std::chrono::duration<double>(now - last_).count() < kPollSeconds) return false;
-        last_ = now;
+        if (std::chrono::duration<double>(now - clock_->polled).count() < kPollSeconds) return false;
+        clock_->polled = now;
         bool stop = poll_ && poll_();
         if (!stop && progress_ && items_ > 0 &&
-            std::chrono::duration<double>(now - reported_).count() >= kProgressSeconds) {
-            reported_ = now;
+            std::chrono::duration<double>(now - clock_->reported).count() >= kProgressSeconds) {
+            clock_->reported = now;
             stop = progress_("pass", done_.load(std::memory_order_relaxed), items_);
         }
         if (stop) stop_.store(true, std::memory_order_relaxed);
@@ -153,7 +164,7 @@ class Interruption {
     std::function<bool()> poll_;
     std::function<bool(const char*, int64_t, int64_t)> progress_;
     int64_t items_;
-    Clock::time_point last_, reported_;
+    std::shared_ptr<PollClock> clock_;
     std::atomic<int64_t> done_{0};
     std::atomic<bool> stop_{false};
 };

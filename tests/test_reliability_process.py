@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from reliability import ESTIMATORS, blobs, every_estimator, labels_for, make_or_skip, require
 
+from emfast import GaussianMixture
+
 FORK = "fork" in multiprocessing.get_all_start_methods()
 CHILD_TIMEOUT = 120  # seconds: far beyond what the children need, short of a hang
 
@@ -182,6 +184,19 @@ def test_ctrl_c_interrupts_fit_and_leaves_the_estimator_as_it_was(case, init_par
     # usable: fitting again gives a new estimator's model
     fresh = small_fit(case, long_fit(case, init_params), big)
     np.testing.assert_array_equal(small_fit(case, est, big).predict(big[:500]), fresh.predict(big[:500]))
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_ctrl_c_interrupts_a_native_loop_of_short_passes(covariance_type, default_sigint):
+    # a small fit's iterations run in one native call (tens of microseconds a pass):
+    # it must poll across its passes, not only within a pass that outlasts the poll interval
+    X = blobs(5000, 2, 3, seed=1)
+    est = GaussianMixture(3, covariance_type=covariance_type, init_params="random", max_iter=10**6, tol=0.0,
+                          random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert interrupt(lambda: est.fit(X)) < LATENCY
+    assert not hasattr(est, "n_features_in_")
 
 
 @pytest.mark.slow
