@@ -10,6 +10,7 @@ import pytest
 BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="asv needs git")
 def test_asv_suite_runs_at_tiny_size(tmp_path):
     pytest.importorskip("asv")

@@ -118,7 +118,7 @@ def exact_fit(X, bags, counts, y=None, **params):
 # ------------------------------------------------- exact bag factor messages
 
 
-@pytest.mark.parametrize("B", [1, 2, 3, 5, 9, 16])
+@pytest.mark.parametrize("B", [1, 2, 3, 5, 9, pytest.param(16, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("bag_weight", [0.0, 0.3, 10.0, 1e3, np.inf])
 def test_exact_factor_messages_match_brute_force(B, bag_weight):
     rng = np.random.default_rng(B)

@@ -41,7 +41,7 @@ def assert_same(a, b, rtol=1e-10):
     assert a.n_iter_ == b.n_iter_
 
 
-@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("cov", [c if c == "diag" else pytest.param(c, marks=pytest.mark.slow) for c in COV_TYPES])
 def test_fit_equals_in_memory_fit(client, cov):
     X = make_blobs(6000, 4, 3, seed=1, spread=3.0, anisotropic=True)
     w = np.random.RandomState(0).uniform(0.5, 2.0, size=len(X))
@@ -57,7 +57,9 @@ def test_fit_equals_in_memory_fit(client, cov):
     np.testing.assert_array_equal(labels.compute(), local.predict(X))
 
 
-@pytest.mark.parametrize("init_params", ["kmeans", "random_from_data", "k-means++", "random"])
+@pytest.mark.parametrize(
+    "init_params", [pytest.param(i, marks=pytest.mark.slow) for i in ["kmeans", "random_from_data", "k-means++", "random"]]
+)
 def test_initialisations_run_on_the_cluster(client, init_params):
     X = make_blobs(5000, 3, 4, seed=2, spread=6.0)
     dX = da.from_array(X, chunks=700)

@@ -53,6 +53,7 @@ def test_requirement_files_match_the_extras(extra, path):
     assert sorted(extras[extra]) == _requirements(path)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_scikit_learn_is_imported_before_the_openmp_kernels():
     # macOS: the LLVM OpenMP runtime aborts when a second copy (scikit-learn's
     # and emfast's wheels each carry one) initialises, unless

@@ -64,6 +64,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two fresh interpreters
 @pytest.mark.parametrize("how", ["script", "module"])
 def test_python_m_emfast_patch(tmp_path, how):
     path = tmp_path / "uses_sklearn.py"

@@ -124,6 +124,7 @@ def test_cgroup_limits_are_read_up_the_hierarchy(tmp_path, version):
     assert core._cgroup_limit(str(tmp_path / "absent"), str(tmp_path)) == 0
 
 
+@pytest.mark.slow  # a fresh interpreter
 @pytest.mark.skipif(not LINUX, reason="RLIMIT_AS and /proc/self/statm (Linux)")
 def test_fit_beyond_rlimit_as_is_a_memory_error_before_it_starts():
     result = run_python("""
