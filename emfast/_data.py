@@ -244,7 +244,11 @@ class ArrayData(Data):
                                  self.n_threads)
 
     def distinct_labels(self, labels):
-        return int(np.count_nonzero(np.bincount(labels)))
+        # chunk by chunk: np.bincount would copy all the int32 labels to int64
+        present = np.zeros(int(labels.max()) + 1, dtype=bool)
+        for start in range(0, len(labels), RANDOM_CHUNK):
+            present[labels[start : start + RANDOM_CHUNK]] = True
+        return int(np.count_nonzero(present))
 
     def second_moment(self):
         zero = np.zeros((1, self.n_features))

@@ -38,15 +38,56 @@ def n_local_trials(n_clusters):
     return 2 + int(np.log(n_clusters))
 
 
+CHOICE_CHUNK = 1 << 13  # probabilities per chunk in first_seed
+
+
+def first_seed(random_state, n_samples, sample_weight, dtype):
+    """``random_state.choice(n_samples, p=w / w.sum())``, scikit-learn's first k-means++
+    seed (w: the sample weights in X's dtype, ones if None), without its two arrays of
+    n_samples float64 (p and its cumulative sum).
+
+    NumPy's choice takes cdf = p.cumsum() (a sequential sum), divides it by cdf[-1] and
+    returns cdf.searchsorted(random_sample(), side="right"); here the same sums run
+    chunk by chunk, the running total carried into the next chunk's sum, twice: once
+    for cdf[-1], once to find the draw.
+    """
+    if sample_weight is None:
+        if dtype == np.float32 and n_samples > 2**24:  # the sum of the ones is not exact in float32
+            sample_weight = np.ones(n_samples, dtype=dtype)
+        else:
+            total = dtype.type(n_samples)  # np.ones(n).sum(), exactly
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=dtype)
+        total = sample_weight.sum()
+
+    def cdf_chunks():
+        carry = np.zeros(1)
+        for start in range(0, n_samples, CHOICE_CHUNK):
+            stop = min(start + CHOICE_CHUNK, n_samples)
+            w = np.ones(stop - start, dtype=dtype) if sample_weight is None else sample_weight[start:stop]
+            p = np.asarray(w / total, dtype=np.float64)
+            cdf = np.cumsum(np.concatenate([carry, p]))[1:]
+            carry = cdf[-1:]
+            yield start, p, cdf
+
+    p_sum = 0.0
+    for _, p, cdf in cdf_chunks():
+        p_sum += np.sum(p)
+    if not np.isfinite(p_sum) or abs(p_sum - 1.0) > max(np.sqrt(np.finfo(np.float64).eps), np.sqrt(np.finfo(dtype).eps)):
+        raise ValueError("probabilities do not sum to 1")  # as NumPy's choice says
+    last = cdf[-1]
+    u = random_state.random_sample()
+    for start, _, cdf in cdf_chunks():
+        cdf /= last
+        if cdf[-1] > u:
+            return start + int(np.searchsorted(cdf, u, side="right"))
+    return n_samples - 1  # not reached: the last value of cdf / cdf[-1] is 1 > u
+
+
 def kmeans_plusplus(data, n_clusters, random_state, shift):
     """scikit-learn's k-means++ seeds (row indices) of the rows centred on `shift`,
     drawing the same random numbers."""
-    sw = np.ones(data.n_samples, dtype=data.dtype) if data.sample_weight is None else (
-        np.asarray(data.sample_weight, dtype=data.dtype))
-    p = sw / sw.sum()
-    del sw  # N values fewer while choice holds p's cumulative sum
-    first = random_state.choice(data.n_samples, p=p)
-    del p
+    first = first_seed(random_state, data.n_samples, data.sample_weight, data.dtype)
     draws = random_state.uniform(size=(n_clusters - 1, n_local_trials(n_clusters)))
     return data.kmeans_plusplus(n_clusters, int(first), draws, shift)
 
@@ -56,6 +97,9 @@ def _relocate_empty(data, shift, result, labels):
     each empty cluster takes one of the rows farthest from their centres."""
     sums, weights = result["sums"], result["weights"]
     empty = np.flatnonzero(weights == 0)
+    # not in the fit's plan (emfast._memory): each row's distance and its index in argpartition
+    core.check_memory(data.n_samples * (data.dtype.itemsize + 8),
+                      f"relocating {len(empty)} empty k-means clusters (n_samples={data.n_samples})")
     distances = data.distances_to_labels(result["centers"], labels, shift)
     if np.max(distances) == 0:  # fewer distinct rows than clusters
         return sums, weights

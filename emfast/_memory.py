@@ -4,9 +4,10 @@ The kernels' part of each phase (a pass, the M-step, a k-means pass) comes
 from emfast._core.call_memory, computed from the sizes the kernels allocate by
 (the threads a pass will use, its blocks' statistics, its scratch); the
 Python part is counted here: the models the fit holds (K x D^2 each for full
-covariances), the rows of X it copies (the shift, the scale, k-means
-relocation), and the per-row state of the initialisation (k-means labels and
-distances, scikit-learn's draws over all rows). The plan is the largest phase;
+covariances), the rows of X it copies (the shift, the scale), and the per-row
+state of the initialisation (k-means labels and distances, scikit-learn's
+draws over all rows). The plan is the largest phase (a k-means relocation of
+empty clusters, rare, checks its own memory when it happens);
 ``check_fit_memory`` raises MemoryError when it exceeds what the process may
 use (emfast._core.memory_limit).
 """
@@ -38,17 +39,19 @@ def _init_bytes(init_params, N, D, K, covariance_type, itemsize, stats_pass):
     call = lambda name, n=N, k=K, cov="spherical": core.call_memory(name, n, D, k, cov, itemsize)  # noqa: E731
     labels = 4 * N  # int32 k-means labels, held through the statistics pass
     if init_params in ("kmeans", "k-means++"):
+        from ._data import chunk_rows
+        from ._kmeans import CHOICE_CHUNK
+
         trials = 2 + int(np.log(K))
-        # scikit-learn's first seed, random_state.choice(N, p=w / w.sum()): p (and
-        # its float64 copy) and its cumulative sum
-        choice = N * (itemsize + (8 if itemsize == 4 else 0) + 8)
+        # scikit-learn's first seed (emfast._kmeans.first_seed): chunks of p, its
+        # cumulative sum and their concatenation; float32 weights cast first
+        choice = 4 * 8 * CHOICE_CHUNK + (4 * N if itemsize == 4 else 0)
         seeds = max(choice, call("kmeans_seeds", k=trials))
         if init_params == "k-means++":
             return max(seeds, stats_pass)
-        from ._data import chunk_rows
-
-        # Lloyd; empty clusters relocated from each row's distance (and its index in argpartition)
-        lloyd = labels + max(call("kmeans_lloyd"), N * (itemsize + 8), 8 * chunk_rows(D) * D * 2)
+        # Lloyd. The relocation of empty clusters (each row's distance and its index
+        # in argpartition) is rare: it checks its own memory when it happens.
+        lloyd = labels + max(call("kmeans_lloyd"), 8 * chunk_rows(D) * D * 2)
         return max(seeds, lloyd, labels + stats_pass)
     if init_params == "random_from_data":
         return max(8 * N, stats_pass)  # scikit-learn's choice(N, K, replace=False): a permutation

@@ -1,0 +1,80 @@
+"""emfast's scikit-learn k-means (init_params='kmeans'): the same draws and labels
+as scikit-learn's KMeans, with less memory.
+
+- The first k-means++ seed is NumPy's ``choice(n, p=w / w.sum())``, computed in
+  chunks without its two arrays of n float64: the same index and the same state
+  of the random generator afterwards, for any weights, dtype and chunk boundary.
+- Empty clusters are relocated as scikit-learn relocates them.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+import emfast._kmeans as kmeans
+from emfast._data import ArrayData
+
+
+def _weights(rng, kind, n):
+    if kind == "none":
+        return None
+    if kind == "uniform":
+        return rng.uniform(size=n)
+    if kind == "heavy-tailed":
+        return rng.exponential(size=n) ** 4 * 1e3
+    w = (rng.uniform(size=n) < 0.3) * rng.uniform(size=n)  # mostly zeros
+    w[rng.randint(n)] = 1.0
+    return w
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["none", "uniform", "heavy-tailed", "sparse"])
+def test_first_seed_is_numpys_choice(dtype, kind, monkeypatch):
+    monkeypatch.setattr(kmeans, "CHOICE_CHUNK", 7)  # many chunk boundaries
+    dtype = np.dtype(dtype)
+    for trial in range(300):
+        rng = np.random.RandomState(trial)
+        n = rng.randint(1, 60)
+        w = _weights(rng, kind, n)
+        sw = np.ones(n, dtype=dtype) if w is None else np.asarray(w, dtype=dtype)
+        ours, theirs = np.random.RandomState(trial), np.random.RandomState(trial)
+        expected = theirs.choice(n, p=sw / sw.sum())
+        assert kmeans.first_seed(ours, n, w, dtype) == expected, (trial, n)
+        assert ours.random_sample() == theirs.random_sample()
+
+
+def test_first_seed_on_many_rows():
+    n = 300_001
+    w = np.random.RandomState(1).exponential(size=n)
+    for seed in range(5):
+        expected = np.random.RandomState(seed).choice(n, p=w / w.sum())
+        assert kmeans.first_seed(np.random.RandomState(seed), n, w, np.dtype(np.float64)) == expected
+
+
+# (seed, rows, clusters, weighted): data on which k-means leaves clusters empty
+# (one, or three at once) and relocates them, without ties between distances
+RELOCATING = [(176, 8, 7, False), (306, 8, 4, False), (219, 9, 7, True), (1147, 11, 7, True)]
+
+
+@pytest.mark.parametrize("seed, n, K, weighted", RELOCATING)
+def test_empty_clusters_are_relocated_as_scikit_learn_relocates_them(seed, n, K, weighted, monkeypatch):
+    rng = np.random.RandomState(seed)
+    assert (rng.randint(8, 40), rng.randint(3, 8)) == (n, K)  # the draws that made the case
+    X = np.round(rng.standard_normal((n, 2)) * rng.choice([1, 3]), rng.choice([0, 1]))
+    w = rng.choice([0.0, 0.1, 1.0, 5.0], size=n) if weighted else None
+    relocated = []
+    relocate = kmeans._relocate_empty
+
+    def counting(data, shift, result, labels):
+        relocated.append(int(np.sum(result["weights"] == 0)))
+        return relocate(data, shift, result, labels)
+
+    monkeypatch.setattr(kmeans, "_relocate_empty", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = kmeans.kmeans_labels(ArrayData(X, w), K, np.random.RandomState(seed))
+        expected = KMeans(K, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
+    assert relocated and max(relocated) > 0
+    np.testing.assert_array_equal(labels, expected)
