@@ -151,13 +151,19 @@ class GaussianEM:
         self.n_samples = n_samples
         self.reseed = reseed
 
-    def step(self, data, params):
-        """(new params, lower bound of the old params) and the repairs made."""
+    def pass_and_maximise(self, data, params):
+        """The fused pass from params and the M-step: (statistics, new params,
+        repairs, re-seeded components)."""
         stats = data.em_pass(params, self.covariance_type, n_worst=params.n_components if self.reseed else 0)
         new, repairs, reseeded = maximise(
             stats, covariance_type=self.covariance_type, reg_covar=self.reg_covar, scale=self.scale,
             n_samples=self.n_samples, data=data, worst_rows=stats.worst_row if self.reseed else None,
         )
+        return stats, new, repairs, reseeded
+
+    def step(self, data, params):
+        """(new params, lower bound of the old params) and the repairs made."""
+        stats, new, repairs, reseeded = self.pass_and_maximise(data, params)
         return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
 
     def run(self, data, params, max_iter, tol, lower_bound, dtype):

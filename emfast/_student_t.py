@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import digamma, zeta
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._em import Step, maximise
+from ._em import GaussianEM, Step
 from ._gaussian_mixture import GaussianMixture
 from ._minibatch import MiniBatchGaussianMixture
 from ._mixture import GaussianMixtureBase
@@ -149,23 +149,17 @@ class StudentTComponents:
 
 class StudentTECM:
     """Batch ECM for the Student-t mixture: one fused pass and the conditional
-    maximisations per iteration (the state is a Params with dofs)."""
+    maximisations per iteration (the state is a Params with dofs). The pass and
+    the M-step are GaussianEM's (the pass gives the t's statistics when params
+    has dofs); no native loop (GaussianEM.run) serves it."""
 
     def __init__(self, covariance_type, reg_covar, scale, n_samples, fit_dofs, reseed=False):
-        self.covariance_type = covariance_type
-        self.reg_covar = reg_covar
-        self.scale = scale
-        self.n_samples = n_samples
+        self.em = GaussianEM(covariance_type, reg_covar, scale, n_samples, reseed)
         self.fit_dofs = fit_dofs
-        self.reseed = reseed
 
     def step(self, data, params):
         """(new params, mean log-likelihood of the old params) and the repairs made."""
-        stats = data.em_pass(params, self.covariance_type, n_worst=params.n_components if self.reseed else 0)
-        new, repairs, reseeded = maximise(
-            stats, covariance_type=self.covariance_type, reg_covar=self.reg_covar, scale=self.scale,
-            n_samples=self.n_samples, data=data, worst_rows=stats.worst_row if self.reseed else None,
-        )
+        stats, new, repairs, reseeded = self.em.pass_and_maximise(data, params)
         stats = expected(stats, params.dofs)
         new.dofs = update_dofs(stats.resp, stats.log_scale, params.dofs) if self.fit_dofs else params.dofs.copy()
         return Step(new, stats.loglik / stats.weight, repairs, bool(len(reseeded)))
