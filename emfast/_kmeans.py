@@ -61,21 +61,20 @@ def first_seed(random_state, n_samples, sample_weight, dtype):
         total = sample_weight.sum()
 
     def cdf_chunks():
-        carry = np.zeros(1)
+        carry = 0.0  # the cumulative sum so far (a float, not a view of a chunk)
         for start in range(0, n_samples, CHOICE_CHUNK):
             stop = min(start + CHOICE_CHUNK, n_samples)
             w = np.ones(stop - start, dtype=dtype) if sample_weight is None else sample_weight[start:stop]
             p = np.asarray(w / total, dtype=np.float64)
-            cdf = np.cumsum(np.concatenate([carry, p]))[1:]
-            carry = cdf[-1:]
+            cdf = np.cumsum(np.concatenate([[carry], p]))[1:]
+            carry = float(cdf[-1])
             yield start, p, cdf
 
-    p_sum = 0.0
+    p_sum, last = 0.0, 0.0
     for _, p, cdf in cdf_chunks():
-        p_sum += np.sum(p)
+        p_sum, last = p_sum + np.sum(p), cdf[-1]
     if not np.isfinite(p_sum) or abs(p_sum - 1.0) > max(np.sqrt(np.finfo(np.float64).eps), np.sqrt(np.finfo(dtype).eps)):
         raise ValueError("probabilities do not sum to 1")  # as NumPy's choice says
-    last = cdf[-1]
     u = random_state.random_sample()
     for start, _, cdf in cdf_chunks():
         cdf /= last

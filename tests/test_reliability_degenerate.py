@@ -373,6 +373,17 @@ def test_no_public_method_modifies_its_inputs(case, max_iter, writeable, dtype):
 # broke an invariant before its fix.
 
 
+def _assert_fits_a_valid_mixture(case, X, sample_weight=None, **params):
+    """The case's estimator with params (those it takes), under an InputGuard, fits X
+    (warnings ignored) to a valid mixture."""
+    est = Guarded(case.make(**supported(case, params)))
+    kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, **kwargs)
+        assert_valid_mixture(est.est, X)
+
+
 @estimator_cases
 def test_component_emptying_slowly_far_from_zero(case):
     """Identical rows at 1e156: a t component's responsibility decays through
@@ -380,12 +391,8 @@ def test_component_emptying_slowly_far_from_zero(case):
     a variance beyond float range ('non-finite variance'); scikit-learn has no
     model here (its X**2 overflows), and the component stays by its samples."""
     X = np.array([[0.0, 1.04100376e156], [0.0, 1.04100376e156]])
-    params = dict(n_components=2, reg_covar=0.0, init_params="random", max_iter=100, tol=0.0, random_state=0)
-    est = Guarded(case.make(**supported(case, params)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X)
-        assert_valid_mixture(est.est, X)
+    _assert_fits_a_valid_mixture(
+        case, X, n_components=2, reg_covar=0.0, init_params="random", max_iter=100, tol=0.0, random_state=0)
 
 
 @estimator_cases
@@ -394,12 +401,8 @@ def test_initial_tied_covariance_of_rounding_noise_is_symmetric(case):
     is sum x x^T - sum n_k m_k m_k^T, rounding noise (1e-13), whose two triangles
     rounded differently (scikit-learn's do too); emfast's is symmetric."""
     X = np.array([[22.64052345967664, 9.001572083672233], [14.787379841057392, 27.40893199201458]])
-    params = dict(n_components=2, reg_covar=0.0, init_params="k-means++", max_iter=0, random_state=0)
-    est = Guarded(case.make(**supported(case, params)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X)
-        assert_valid_mixture(est.est, X)
+    _assert_fits_a_valid_mixture(case, X, n_components=2, reg_covar=0.0, init_params="k-means++", max_iter=0,
+                                 random_state=0)
 
 
 @estimator_cases
@@ -408,10 +411,5 @@ def test_initial_weights_sum_to_one_under_tiny_sample_weights(case):
     gets are 1e-6 of it, so the initial weights n_k / n summed to 1 + 1e-6."""
     if case.weights_are_counts:
         pytest.skip("weights counting less than one sample in all are refused")
-    X = np.zeros((2, 1))
-    params = dict(n_components=1, reg_covar=0.0, init_params="kmeans", max_iter=0, random_state=0)
-    est = Guarded(case.make(**supported(case, params)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X, sample_weight=np.array([1e-9, 1e-9]))
-        assert_valid_mixture(est.est, X)
+    _assert_fits_a_valid_mixture(case, np.zeros((2, 1)), np.array([1e-9, 1e-9]), n_components=1, reg_covar=0.0,
+                                 init_params="kmeans", max_iter=0, random_state=0)
