@@ -411,14 +411,16 @@ template <class T> inline int64_t scale_and_count(T* r, const T* q, const T* w, 
 template <class T> inline int64_t list_significant(const T* r, const T* w, int64_t B, int32_t* out) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
+    constexpr unsigned all = (1u << W) - 1;
     int64_t n = 0;
     for (int64_t v = 0; v < B; v += W) {
-        const V rv = vload<V>(r + v), tv = negligible<T>() * vload<V>(w + v);
-        if (!any_greater(rv, tv)) continue;
-        for (int q = 0; q < W; ++q) {
-            out[n] = int32_t(v + q);
-            n += rv[q] > tv[q];
+        unsigned bits = greater_bits(vload<V>(r + v), negligible<T>() * vload<V>(w + v));
+        if (bits == all) {  // every row counts: the common case of broad components
+            for (int q = 0; q < W; ++q) out[n + q] = int32_t(v + q);
+            n += W;
+            continue;
         }
+        for (; bits; bits &= bits - 1) out[n++] = int32_t(v + __builtin_ctz(bits));
     }
     return n;
 }
@@ -520,9 +522,14 @@ inline void outer_tile(const T* a, const T* x, int64_t ld, const T* m, const int
 template <class T, int MR, int NV>
 inline void outer_lower_t(const T* a, const T* x, int64_t Da, const T* m, const int32_t* rows, int64_t n,
                           double* C) {
-    constexpr int NW = NV * Simd<T>::W;
-    for (int64_t i0 = 0; i0 < Da; i0 += MR)
-        for (int64_t j0 = 0; j0 < i0 + MR; j0 += NW) outer_tile<T, MR, NV>(a, x, Da, m, rows, n, i0, j0, C);
+    constexpr int W = Simd<T>::W, NW = NV * W;
+    for (int64_t i0 = 0; i0 < Da; i0 += MR) {
+        // wide tiles left of the diagonal, one-vector tiles up to it: no wide
+        // tile reaches far into the upper triangle, whose products are wasted
+        int64_t j0 = 0;
+        for (; j0 + NW <= i0 + MR; j0 += NW) outer_tile<T, MR, NV>(a, x, Da, m, rows, n, i0, j0, C);
+        for (; j0 < i0 + MR; j0 += W) outer_tile<T, MR, 1>(a, x, Da, m, rows, n, i0, j0, C);
+    }
 }
 
 // The lower triangle (and some of the upper, which is discarded) of
@@ -543,27 +550,61 @@ inline void outer_lower(const T* a, const T* x, int64_t Da, const T* m, const in
     return outer_lower_t<T, 2, 1>(a, x, Da, m, rows, n, C);
 }
 
+// Over the listed rows, columns [j0, j0 + NB W): per column s1 = the sum of
+// r[rows[t]] * d, d = x[rows[t]] - m, and either (S2) s2 = the sum of r d * d or
+// the products themselves, rd[t] = r d (row-major, stride Da). The sums are held in registers across the rows (adding into memory
+// row after row would wait on the previous row's store), each in row order.
+template <class T, int NB, bool S2>
+inline void centred_block(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n, T* rd,
+                          int64_t j0, T* s1, T* s2) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    V mv[NB], a1[NB] = {}, a2[NB] = {};
+    for (int u = 0; u < NB; ++u) mv[u] = vload<V>(m + j0 + u * W);
+    for (int64_t t = 0; t < n; ++t) {
+        const int64_t b = rows[t];
+        const T rt = r[b];
+        const T* xr = x + b * Da + j0;
+        for (int u = 0; u < NB; ++u) {
+            const V d = vload<V>(xr + u * W) - mv[u];
+            const V v = rt * d;
+            a1[u] += v;
+            if constexpr (S2)
+                a2[u] += v * d;
+            else
+                vstore(rd + t * Da + j0 + u * W, v);
+        }
+    }
+    for (int u = 0; u < NB; ++u) {
+        vstore(s1 + j0 + u * W, a1[u]);
+        if constexpr (S2) vstore(s2 + j0 + u * W, a2[u]);
+    }
+}
+
+// centred_block over all Da columns (Da a multiple of W); returns S0.
+template <class T, bool S2>
+inline T centred_columns(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n, T* rd,
+                         T* s1, T* s2) {
+    constexpr int W = Simd<T>::W, NB = 4;
+    int64_t j0 = 0;
+    for (; j0 + NB * W <= Da; j0 += NB * W) centred_block<T, NB, S2>(x, Da, m, r, rows, n, rd, j0, s1, s2);
+    switch ((Da - j0) / W) {
+        case 3: centred_block<T, 3, S2>(x, Da, m, r, rows, n, rd, j0, s1, s2); break;
+        case 2: centred_block<T, 2, S2>(x, Da, m, r, rows, n, rd, j0, s1, s2); break;
+        case 1: centred_block<T, 1, S2>(x, Da, m, r, rows, n, rd, j0, s1, s2); break;
+        default: break;
+    }
+    T s0 = 0;
+    for (int64_t t = 0; t < n; ++t) s0 += r[rows[t]];
+    return s0;
+}
+
 // rd[t] = r[rows[t]] * (x[rows[t]] - m) for the listed rows (row-major, stride
 // Da); returns their S0 and adds their S1 into s1 (Da, float64) unless s1 is null.
 template <class T>
 inline double centred_rows(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n, T* rd,
                            T* s1buf, double* s1) {
-    using V = typename Simd<T>::V;
-    constexpr int W = Simd<T>::W;
-    std::fill(s1buf, s1buf + Da, T(0));
-    T s0 = 0;
-    for (int64_t t = 0; t < n; ++t) {
-        const int64_t b = rows[t];
-        const T rt = r[b];
-        s0 += rt;
-        const T* xr = x + b * Da;
-        T* out = rd + t * Da;
-        for (int64_t j = 0; j < Da; j += W) {
-            V v = rt * (vload<V>(xr + j) - vload<V>(m + j));
-            vstore(out + j, v);
-            vstore(s1buf + j, vload<V>(s1buf + j) + v);
-        }
-    }
+    const T s0 = centred_columns<T, false>(x, Da, m, r, rows, n, rd, s1buf, nullptr);
     if (s1)
         for (int64_t j = 0; j < Da; ++j) s1[j] += double(s1buf[j]);
     return double(s0);
@@ -574,24 +615,9 @@ inline double centred_rows(const T* x, int64_t Da, const T* m, const T* r, const
 template <class T>
 inline double diagonal_moments(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n,
                                T* buf, double* s1, double* s2) {
-    using V = typename Simd<T>::V;
-    constexpr int W = Simd<T>::W;
     T* b1 = buf;
     T* b2 = buf + Da;
-    std::fill(buf, buf + 2 * Da, T(0));
-    T s0 = 0;
-    for (int64_t t = 0; t < n; ++t) {
-        const int64_t b = rows[t];
-        const T rt = r[b];
-        s0 += rt;
-        const T* xr = x + b * Da;
-        for (int64_t j = 0; j < Da; j += W) {
-            V d = vload<V>(xr + j) - vload<V>(m + j);
-            V rd = rt * d;
-            vstore(b1 + j, vload<V>(b1 + j) + rd);
-            vstore(b2 + j, vload<V>(b2 + j) + rd * d);
-        }
-    }
+    const T s0 = centred_columns<T, true>(x, Da, m, r, rows, n, nullptr, b1, b2);
     for (int64_t j = 0; j < Da; ++j) s1[j] += double(b1[j]), s2[j] += double(b2[j]);
     return double(s0);
 }

@@ -103,17 +103,21 @@ template <class M> inline unsigned lane_bits(M m) {
     return bits;
 }
 
-// Whether a > b in any lane (with AVX-512, one compare into a mask register).
-template <class V> inline bool any_greater(V a, V b) {
+// The lanes where a > b as the bits of an integer (false where either is NaN;
+// with AVX-512, one compare into a mask register).
+template <class V> inline unsigned greater_bits(V a, V b) {
 #if EMFAST_VBYTES == 64
     if constexpr (sizeof(a[0]) == 8)
-        return _mm512_cmp_pd_mask(__m512d(a), __m512d(b), _CMP_GT_OQ) != 0;
+        return _mm512_cmp_pd_mask(__m512d(a), __m512d(b), _CMP_GT_OQ);
     else
-        return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_GT_OQ) != 0;
+        return _mm512_cmp_ps_mask(__m512(a), __m512(b), _CMP_GT_OQ);
 #else
-    return lane_bits(a > b) != 0;
+    return lane_bits(a > b);
 #endif
 }
+
+// Whether a > b in any lane.
+template <class V> inline bool any_greater(V a, V b) { return greater_bits(a, b) != 0; }
 
 // Whether a < b in every lane (false where either is NaN).
 template <class V> inline bool all_less(V a, V b) {
