@@ -223,16 +223,16 @@ class ArrayData(Data):
         return X, (None if self.sample_weight is None else self.sample_weight[rows])
 
     def column_mean_and_variance(self):
-        mean = self.X.mean(axis=0)
-        total, largest = np.zeros(self.n_features), 0.0
-        step = chunk_rows(self.n_features)
-        for start in range(0, self.n_samples, step):  # no copy of X
-            d2 = np.subtract(self.X[start : start + step], mean, dtype=np.float64)
-            with np.errstate(over="ignore"):  # inf: kmeans_labels reports the overflow
-                np.multiply(d2, d2, out=d2)  # in place: one chunk of float64 at a time
-            total += d2.sum(axis=0)
-            largest = max(largest, float(d2.sum(axis=1).max()))
-        return mean, float(np.mean(total / self.n_samples)), largest
+        mean = self.X.mean(axis=0)  # scikit-learn's centre, bitwise
+        # every row's squared distance to the mean in one native pass (O(N) floats,
+        # as seeding keeps after it): their sum and their largest
+        closest = np.full(-(-self.n_samples // 16) * 16, np.inf, dtype=self.dtype)
+        zero = np.zeros((1, self.n_features))
+        with np.errstate(over="ignore"):  # inf: kmeans_labels reports the overflow
+            total = core.kmeans_closest(self.X, None, np.asarray(mean, dtype=np.float64), zero, closest, True,
+                                        self.n_threads)[0]
+            largest = float(closest[: self.n_samples].max())
+        return mean, total / self.n_samples / self.n_features, largest
 
     def kmeans_plusplus(self, n_clusters, first, draws, shift):
         return core.kmeans_plusplus(self.X, self.sample_weight, shift, n_clusters, first, draws, self.n_threads)
