@@ -198,6 +198,10 @@ int64_t memory_limit() {
 }
 
 void check_memory(int64_t bytes, const std::string& what) {
+    // Reading the limits takes a dozen system calls: more than a small pass
+    // (a mini-batch's) costs. A request this small is not what the check is for.
+    constexpr int64_t kSmallRequest = int64_t(16) << 20;
+    if (bytes <= kSmallRequest) return;
     const int64_t limit = memory_limit();
     if (limit > 0 && bytes > limit) {
         PyErr_SetString(PyExc_MemoryError,
