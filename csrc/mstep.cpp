@@ -14,13 +14,14 @@ namespace {
 // Returns false if the matrix is not numerically positive definite: a pivot at
 // or below 4 D eps of its diagonal entry is rounding noise (the column is a
 // combination of the previous ones), and the factor would be garbage; a pivot
-// below kMinVariance would give precisions beyond float64. The rounding error
-// of later pivots grows as earlier ones shrink (relative to their diagonal
-// entries), so the bound is divided by the smallest earlier ratio: a matrix
-// accepted here also factors in LAPACK's summation order.
+// below kMinVariance would give precisions beyond float64. The bound is about
+// what a pivot's rounding error reaches in any summation order (the computed
+// factor is exact for a + E with |E_jj| <= (D + 1) eps a_jj: Higham, Accuracy
+// and Stability of Numerical Algorithms, Thm 10.3), whatever the earlier
+// pivots: a rank-deficient scatter plus reg_covar, which LAPACK factors and
+// scikit-learn fits, is accepted here too (not repaired).
 bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
-    double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
-    const double eps_bound = tiny;
+    const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
     for (int64_t j = 0; j < D; ++j) {
         if (intr.check()) throw Interrupted();
         for (int64_t i = j; i < D; ++i) {
@@ -29,7 +30,6 @@ bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
             if (i == j) {
                 if (!(s > tiny * a[j * D + j]) || !(s >= kMinVariance) || !std::isfinite(s)) return false;
                 l[j * D + j] = std::sqrt(s);
-                tiny = std::max(tiny, eps_bound * a[j * D + j] / s);
             } else {
                 l[i * D + j] = s / l[j * D + j];
             }

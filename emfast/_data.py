@@ -224,6 +224,8 @@ class ArrayData(Data):
 
     def column_mean_and_variance(self):
         mean = self.X.mean(axis=0)  # scikit-learn's centre, bitwise
+        if not np.isfinite(mean).all():  # kmeans_labels reports the overflow
+            return mean, np.inf, np.inf
         # every row's squared distance to the mean in one native pass (O(N) floats,
         # as seeding keeps after it): their sum and their largest
         closest = np.full(-(-self.n_samples // 16) * 16, np.inf, dtype=self.dtype)

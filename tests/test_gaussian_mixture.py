@@ -348,6 +348,19 @@ def test_singular_covariance_is_jittered_with_a_warning():
     assert gm.covariances_[:, 2, 2].max() < 1e-6 * gm.covariances_[:, 0, 0].min()
 
 
+def test_rank_deficient_scatter_plus_reg_covar_is_not_repaired():
+    # about 12 rows per component in 64 features: each scatter matrix is nearly
+    # singular and reg_covar makes it positive definite (pivots about 1e-7 of the
+    # diagonal). scikit-learn factors it and fits; emfast must do the same, not
+    # declare it degenerate and add jitter (it did, found by benchmarks/sweep.py)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((100, 64)) * rng.uniform(0.5, 1.5, size=64) + 3 * rng.standard_normal((8, 64))[rng.randint(8, size=100)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateComponentWarning)
+        ours, theirs = fit_both(X, 8, "full", n_iter=3, **random_init(X, 8, "full"))
+    assert_same_model(ours, theirs, X)
+
+
 @pytest.mark.parametrize("cov", COV_TYPES)
 def test_component_that_loses_all_its_points_dies_as_in_sklearn(cov):
     X = make_blobs(600, 2, 3, seed=14, spread=6.0)
