@@ -51,6 +51,9 @@ def first_seed(random_state, n_samples, sample_weight, dtype):
     chunk by chunk, the running total carried into the next chunk's sum, twice: once
     for cdf[-1], once to find the draw.
     """
+    if n_samples <= CHOICE_CHUNK:  # the arrays are small: NumPy's own call
+        w = np.ones(n_samples, dtype=dtype) if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
+        return int(random_state.choice(n_samples, p=w / w.sum()))
     if sample_weight is None:
         if dtype == np.float32 and n_samples > 2**24:  # the sum of the ones is not exact in float32
             sample_weight = np.ones(n_samples, dtype=dtype)

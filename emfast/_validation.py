@@ -48,6 +48,8 @@ def blas_on_one_thread():
 
 
 _constraint_objects = {}  # class -> (its _parameter_constraints, [(name, constraint objects)])
+_SIMPLE = (bool, int, float, str, type(None))
+_satisfied = set()  # (class, name, type, value) of simple values that met their constraints
 
 
 def validate_params(estimator):
@@ -64,11 +66,18 @@ def validate_params(estimator):
         objects = [(name, sorted((make_constraint(c) for c in cons), key=lambda c: c.__class__.__name__ != "_NoneConstraint"))
                    for name, cons in constraints.items() if not (isinstance(cons, str) and cons == "no_validation")]
         cached = _constraint_objects[cls] = (constraints, objects)
+        _satisfied.clear()  # verdicts under the old constraints
     for name, objects in cached[1]:
         value = getattr(estimator, name)
+        # a simple value's verdict is a function of its type and value: tested once
+        key = (cls, name, type(value), value) if type(value) in _SIMPLE else None
+        if key is not None and key in _satisfied:
+            continue
         if not any(c.is_satisfied_by(value) for c in objects):
             BaseEstimator._validate_params(estimator)
             return
+        if key is not None and len(_satisfied) < 10_000:
+            _satisfied.add(key)
 
 
 _idle_random_states = []  # RandomState objects no fit is using, re-seeded for the next one
