@@ -10,6 +10,18 @@ namespace emfast {
 
 namespace {
 
+// sum_k a[k] b[k] in eight partial sums: independent chains that the compiler
+// can put in one vector (a single running sum waits on every add: the
+// factorisations of a 1024 x 1024 covariance took 0.4 s)
+inline double dot(const double* a, const double* b, int64_t n) {
+    double s[8] = {};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int q = 0; q < 8; ++q) s[q] += a[k + q] * b[k + q];
+    for (; k < n; ++k) s[0] += a[k] * b[k];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 // Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
 // Returns false if the matrix is not numerically positive definite: a pivot at
 // or below 4 D eps of its diagonal entry is rounding noise (the column is a
@@ -25,8 +37,7 @@ bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
     for (int64_t j = 0; j < D; ++j) {
         if (intr.check()) throw Interrupted();
         for (int64_t i = j; i < D; ++i) {
-            double s = a[i * D + j];
-            for (int64_t k = 0; k < j; ++k) s -= l[i * D + k] * l[j * D + k];
+            const double s = a[i * D + j] - dot(l + i * D, l + j * D, j);
             if (i == j) {
                 if (!(s > tiny * a[j * D + j]) || !(s >= kMinVariance) || !std::isfinite(s)) return false;
                 l[j * D + j] = std::sqrt(s);
@@ -47,9 +58,7 @@ void inverse_transpose(const double* l, int64_t D, double* p, Interruption& intr
         double* row = p + c * D;
         for (int64_t i = 0; i < c; ++i) row[i] = 0.0;
         for (int64_t i = c; i < D; ++i) {
-            double s = i == c ? 1.0 : 0.0;
-            for (int64_t k = c; k < i; ++k) s -= l[i * D + k] * row[k];
-            row[i] = s / l[i * D + i];
+            row[i] = ((i == c ? 1.0 : 0.0) - dot(l + i * D + c, row + c, i - c)) / l[i * D + i];
         }
     }
 }
