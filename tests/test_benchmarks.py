@@ -27,3 +27,19 @@ def test_asv_suite_runs_at_tiny_size(tmp_path):
     assert run.returncode == 0, out[-3000:]
     assert "failed" not in out, out[-3000:]
     assert "time_em_iteration" in out and "track_lower_bound" in out
+
+
+@pytest.mark.slow
+def test_shape_sweep_measures_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    out, image = tmp_path / "sweep.csv", tmp_path / "sweep.png"
+    run = subprocess.run(
+        [sys.executable, os.path.join(BENCH_DIR, "sweep.py"), "--quick", "--N", "100", "--D", "1", "8", "--K", "2",
+         "--cov", "full", "diag", "--csv", str(out), "--plot", str(image)],
+        capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("N,D,K,cov,dtype,work,") and len(lines) == 1 + 4
+    assert "default fit: 4 points" in run.stdout
+    assert image.stat().st_size > 10_000
