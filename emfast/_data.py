@@ -234,7 +234,19 @@ class ArrayData(Data):
             total = core.kmeans_closest(self.X, None, np.asarray(mean, dtype=np.float64), zero, closest, True,
                                         self.n_threads)[0]
             largest = float(closest[: self.n_samples].max())
-        return mean, total / self.n_samples / self.n_features, largest
+        if np.isfinite(total):
+            return mean, total / self.n_samples / self.n_features, largest
+        # a row's squared distance beyond float64 (or float32) where each feature's
+        # may be within it: per column in float64, as scikit-learn's np.var
+        total, largest = np.zeros(self.n_features), 0.0
+        step = chunk_rows(self.n_features)
+        for start in range(0, self.n_samples, step):  # no copy of X
+            d2 = np.subtract(self.X[start : start + step], mean, dtype=np.float64)
+            with np.errstate(over="ignore"):
+                np.multiply(d2, d2, out=d2)  # in place: one chunk of float64 at a time
+                total += d2.sum(axis=0)
+                largest = max(largest, float(d2.sum(axis=1).max()))
+        return mean, float(np.mean(total / self.n_samples)), largest
 
     def kmeans_plusplus(self, n_clusters, first, draws, shift):
         return core.kmeans_plusplus(self.X, self.sample_weight, shift, n_clusters, first, draws, self.n_threads)
