@@ -558,8 +558,9 @@ inline void outer_lower(const T* a, const T* x, int64_t Da, const T* m, const in
 
 // Over the listed rows, columns [j0, j0 + NB W): per column s1 = the sum of
 // r[rows[t]] * d, d = x[rows[t]] - m, and either (S2) s2 = the sum of r d * d or
-// the products themselves, rd[t] = r d (row-major, stride Da). The sums are held in registers across the rows (adding into memory
-// row after row would wait on the previous row's store), each in row order.
+// the products themselves, rd[t] = r d (row-major, stride Da). The sums are held
+// in registers across the rows (adding into memory row after row would wait on
+// the previous row's store), each in row order.
 template <class T, int NB, bool S2>
 inline void centred_block(const T* x, int64_t Da, const T* m, const T* r, const int32_t* rows, int64_t n, T* rd,
                           int64_t j0, T* s1, T* s2) {

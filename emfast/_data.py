@@ -238,6 +238,7 @@ class ArrayData(Data):
             return mean, total / self.n_samples / self.n_features, largest
         # a row's squared distance beyond float64 (or float32) where each feature's
         # may be within it: per column in float64, as scikit-learn's np.var
+        del closest
         total, largest = np.zeros(self.n_features), 0.0
         step = chunk_rows(self.n_features)
         for start in range(0, self.n_samples, step):  # no copy of X

@@ -49,10 +49,12 @@ def _init_bytes(init_params, N, D, K, covariance_type, itemsize, stats_pass):
         seeds = max(choice, call("kmeans_seeds", k=trials))
         if init_params == "k-means++":
             return max(seeds, stats_pass)
-        # the column means and variances first (a chunk of squared deviations), then
-        # Lloyd. The relocation of empty clusters (each row's distance and its index
-        # in argpartition) is rare: it checks its own memory when it happens.
-        columns = 8 * chunk_rows(D) * D
+        # the column means and variances first (each row's squared distance to the
+        # mean, in one pass as seeding's; where that overflows, a chunk of squared
+        # deviations), then Lloyd. The relocation of empty clusters (each row's
+        # distance and its index in argpartition) is rare: it checks its own memory
+        # when it happens.
+        columns = max(call("kmeans_seeds", k=1), 8 * chunk_rows(D) * D)
         lloyd = labels + call("kmeans_lloyd")
         return max(columns, seeds, lloyd, labels + stats_pass)
     if init_params == "random_from_data":

@@ -9,10 +9,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from emfast import GaussianMixture
-from emfast._data import ArrayData
-from emfast._em import GaussianEM
 
-from .common import COVARIANCE_TYPES, D, DTYPES, K, N, THREADS, make_data, quiet
+from .common import COVARIANCE_TYPES, D, DTYPES, K, N, THREADS, em_iteration, make_data, quiet
 
 
 class _Base:
@@ -50,16 +48,13 @@ class EMIteration(_Base):
 
     def setup(self, covariance_type, dtype, threads):
         super().setup(covariance_type, dtype, threads)
-        self.model.set_params(max_iter=2).fit(self.X)
-        self.params = self.model._current_parameters()
-        self.data = ArrayData(self.X)
-        self.em = GaussianEM(covariance_type, self.model.reg_covar, 1.0, len(self.X))
+        self.step = em_iteration(self.model, self.X)
 
     def time_em_iteration(self, *args):
-        self.em.step(self.data, self.params)
+        self.step()
 
     def peakmem_em_iteration(self, *args):
-        self.em.step(self.data, self.params)
+        self.step()
 
 
 class Predict(_Base):
@@ -93,10 +88,7 @@ class RowScaling:
         quiet()
         d, k = (4, 3) if N < 10_000 else (16, 16)
         self.X = make_data(n_samples, d, k, np.float32)
-        gm = GaussianMixture(k, max_iter=2, random_state=0).fit(self.X)
-        self.params = gm._current_parameters()
-        self.data = ArrayData(self.X)
-        self.em = GaussianEM("full", gm.reg_covar, 1.0, n_samples)
+        self.step = em_iteration(GaussianMixture(k, random_state=0), self.X)
 
     def time_em_iteration(self, n_samples):
-        self.em.step(self.data, self.params)
+        self.step()

@@ -7,13 +7,13 @@ speaker models use. Full and tied covariances of the wide shape are skipped
 (D x D matrices of 2048 features: the Cholesky factorisations, not the passes).
 """
 
+import time
+
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from emfast import GaussianMixture
-from emfast._data import ArrayData
-from emfast._em import GaussianEM
 
-from .common import COVARIANCE_TYPES, TINY, make_data, quiet
+from .common import COVARIANCE_TYPES, TINY, em_iteration, make_data, quiet
 
 SHAPES = {  # name: (N, D, K)
     "tiny": (250, 3, 5),
@@ -44,8 +44,6 @@ class ShapeFit(_Base):
 
     def track_speedup_over_sklearn(self, shape, covariance_type):
         """scikit-learn's time over emfast's for the same default fit, one run."""
-        import time
-
         sk = SkGaussianMixture(self.model.n_components, covariance_type=covariance_type, random_state=0)
         t0 = time.perf_counter()
         self.model.fit(self.X)
@@ -62,10 +60,7 @@ class ShapeIteration(_Base):
 
     def setup(self, shape, covariance_type):
         super().setup(shape, covariance_type)
-        self.model.set_params(max_iter=2).fit(self.X)
-        self.params = self.model._current_parameters()
-        self.data = ArrayData(self.X)
-        self.em = GaussianEM(covariance_type, self.model.reg_covar, 1.0, len(self.X))
+        self.step = em_iteration(self.model, self.X)
 
     def time_em_iteration(self, *args):
-        self.em.step(self.data, self.params)
+        self.step()

@@ -34,3 +34,16 @@ def quiet():
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.simplefilter("ignore", ConvergenceWarning)
+
+
+def em_iteration(model, X):
+    """One EM iteration of `model` on X as a callable: the fused pass and the
+    M-step from the parameters of a two-iteration fit (which this fit makes)."""
+    from emfast._data import ArrayData
+    from emfast._em import GaussianEM
+
+    model.set_params(max_iter=2).fit(X)
+    params = model._current_parameters()
+    data = ArrayData(X)
+    em = GaussianEM(model.covariance_type, model.reg_covar, 1.0, len(X))
+    return lambda: em.step(data, params)
