@@ -310,7 +310,9 @@ class GaussianMixture(GaussianMixtureBase, SkGaussianMixture):
         check_n_samples(data.n_samples, self.n_components)
         # MemoryError now for a fit that cannot be allocated, before any work
         check_fit_memory(self, data)
-        with blas_on_one_thread(), Progress(self, data.n_samples) as progress:
+        D = data.n_features
+        largest = max(data.n_samples * D, self.n_components * D * D)  # X, or the covariances
+        with blas_on_one_thread(largest), Progress(self, data.n_samples) as progress:
             try:
                 self._fit_data(data, progress)
             except Float32Overflow:

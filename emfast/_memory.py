@@ -12,6 +12,8 @@ empty clusters, rare, checks its own memory when it happens);
 use (emfast._core.memory_limit).
 """
 
+import functools
+
 import numpy as np
 
 from ._native import core
@@ -101,6 +103,14 @@ def fit_plan(N, D, K, covariance_type, *, itemsize=8, init_params="kmeans", n_in
     return int(max(phases))
 
 
+@functools.lru_cache(maxsize=64)
+def _fit_plan(n_threads, N, D, K, covariance_type, itemsize, init_params, n_init, fitted, inits_given, rows_copied):
+    """fit_plan for the thread count in use (its scratch is per thread), computed once
+    per shape: loops that fit many small mixtures of one shape pay it once."""
+    return fit_plan(N, D, K, covariance_type, itemsize=itemsize, init_params=init_params, n_init=n_init,
+                    fitted=fitted, inits_given=inits_given, rows_copied=rows_copied)
+
+
 def check_fit_memory(estimator, data, n_samples=None, extra=0):
     """MemoryError now if the estimator's fit on `data` (on n_samples of its rows at
     a time, and `extra` bytes besides) would not fit in memory, before anything is
@@ -111,10 +121,9 @@ def check_fit_memory(estimator, data, n_samples=None, extra=0):
         n = int(np.max(np.diff(data.offsets)))
     X = getattr(data, "X", None)
     contiguous = isinstance(X, np.ndarray) and X.dtype == np.float64 and X.flags.c_contiguous
-    plan = fit_plan(n, data.n_features, estimator.n_components, estimator.covariance_type,
-                    itemsize=data.dtype.itemsize, init_params=estimator.init_params,
-                    n_init=getattr(estimator, "n_init", 1), fitted=hasattr(estimator, "covariances_"),
-                    inits_given=given, rows_copied=not contiguous) + extra
+    plan = _fit_plan(core.max_threads(), n, data.n_features, estimator.n_components, estimator.covariance_type,
+                     data.dtype.itemsize, estimator.init_params, getattr(estimator, "n_init", 1),
+                     hasattr(estimator, "covariances_"), given, not contiguous) + extra
     core.check_memory(plan, f"n_samples={data.n_samples}, n_features={data.n_features}, "
                             f"n_components={estimator.n_components}, covariance_type='{estimator.covariance_type}'")
     return plan

@@ -26,6 +26,16 @@ _ADDITIVE = ("s0", "s1", "s2", "loglik", "weight")
 _STUDENT = ("resp", "log_scale")  # additive too, where present
 
 
+def _replace(stats, **changes):
+    """dataclasses.replace(stats, **changes) without its per-call field
+    introspection, which cost more than the arithmetic of an online step on
+    small statistics (the dataclasses here have no __post_init__)."""
+    out = object.__new__(type(stats))
+    out.__dict__.update(stats.__dict__)
+    out.__dict__.update(changes)
+    return out
+
+
 def round_to(v, dtype):
     """v rounded to dtype's precision, returned as float64."""
     return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
@@ -41,11 +51,8 @@ def nearest_zero(points, dtype):
     N(0, 1) rows) or a far cluster pulls away would round the other rows' spread
     away. A large common offset (1e8 + N(0, 1)) is still removed.
     """
-    points = np.asarray(points, dtype=np.float64)
-    smallest = np.min(np.abs(points), axis=0)
-    # +smallest if the column holds it, else -smallest (reductions along the rows:
-    # fast for wide points, where an argmin down the columns is not)
-    return round_to(np.where((points == smallest).any(axis=0), smallest, -smallest), dtype)
+    shift = core.nearest_zero(np.asarray(points, dtype=np.float64))
+    return shift if dtype == np.float64 else round_to(shift, dtype)
 
 
 @dataclasses.dataclass
@@ -88,7 +95,8 @@ class Params:
         return nearest_zero(means if len(means) else self.means, dtype)
 
     def is_finite(self):
-        return all(np.isfinite(a).all() for a in dataclasses.astuple(self) if a is not None)
+        # (not dataclasses.astuple, which deep-copies every array)
+        return all(np.isfinite(a).all() for a in vars(self).values() if a is not None)
 
 
 @dataclasses.dataclass
@@ -139,7 +147,7 @@ class Stats:
 
     def __add__(self, other):
         """Statistics of the union of two row sets (same centres)."""
-        out = dataclasses.replace(self, **{k: getattr(self, k) + getattr(other, k) for k in self._additive()})
+        out = _replace(self, **{k: getattr(self, k) + getattr(other, k) for k in self._additive()})
         a_rows = self.worst_row if self.worst_row is not None else np.empty(0, np.int64)
         b_rows = other.worst_row if other.worst_row is not None else np.empty(0, np.int64)
         if len(a_rows) or len(b_rows):
@@ -152,13 +160,11 @@ class Stats:
     def normalised(self):
         """Statistics per unit of sample weight."""
         w = self.weight
-        return dataclasses.replace(self, **{k: getattr(self, k) / w for k in self._additive()})
+        return _replace(self, **{k: getattr(self, k) / w for k in self._additive()})
 
     def blend(self, new, rho):
         """(1 - rho) self + rho new, for statistics about the same centres."""
-        return dataclasses.replace(
-            new, **{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in new._additive()}
-        )
+        return _replace(new, **{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in new._additive()})
 
     def recentred(self, centers):
         """The same statistics about other centres c' (exact).
@@ -181,7 +187,7 @@ class Stats:
             s2 = s2 - 2 * s1 * d + s0d * d
         else:
             s2 = s2 - 2 * (s1 * d).sum(axis=1) + (s0d * d).sum(axis=1)
-        return dataclasses.replace(self, s1=s1 - s0d, s2=s2, centers=centers)
+        return _replace(self, s1=s1 - s0d, s2=s2, centers=centers)
 
     def replace_components(self, components, other):
         """These statistics with the given components' taken from other (same centres)."""
@@ -192,4 +198,4 @@ class Stats:
         s2 = self.s2.copy()
         if self.covariance_type != "tied":
             s2[components] = other.s2[components]
-        return dataclasses.replace(self, s2=s2, **out)
+        return _replace(self, s2=s2, **out)

@@ -109,7 +109,7 @@ class Posterior:
             weights[1:] *= sticks[:-1]
         else:
             weights = self.weight_concentration.copy()
-        weights /= np.sum(weights)
+        weights /= weights.sum()
         return weights
 
     def expected_log_weights(self, kind):

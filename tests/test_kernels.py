@@ -9,7 +9,7 @@ from conftest import make_blobs
 from scipy.special import logsumexp
 
 from emfast import GaussianMixture
-from emfast._stats import Params, round_to
+from emfast._stats import Params, nearest_zero, round_to
 from emfast._native import supported_variants, using_variant
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
@@ -208,6 +208,30 @@ def test_vector_exp_and_log_are_accurate(variant_core):
     err = np.abs(y - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(np.float64).tiny).astype(np.float64))
     assert np.max(err) < 3.0  # ulp
     assert y[-2] == 0.0
+
+
+def test_nearest_zero_matches_numpy():
+    """The native shift reduction against its NumPy statement: per column, the
+    entry of smallest magnitude, + where the column holds it."""
+
+    def reference(points, dtype):
+        smallest = np.min(np.abs(points), axis=0)
+        return round_to(np.where((points == smallest).any(axis=0), smallest, -smallest), dtype)
+
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(size=(n, d)) * 10.0 ** rng.integers(-5, 5, size=d) for n, d in ((1, 1), (5, 3), (1024, 17))]
+    ties = np.array([[-2.0, 3.0, -0.0, np.inf, -np.inf, 1.0], [2.0, -3.0, 5.0, 7.0, -np.inf, -1.0]])
+    cases += [ties, -ties, np.array([[1e308, -1e-320], [-1e308, 1e-320]])]
+    for points in cases:
+        for dtype in (np.float64, np.float32):
+            got, want = nearest_zero(points, dtype), reference(points, dtype)
+            np.testing.assert_array_equal(got, want)
+            assert np.array_equal(np.signbit(got), np.signbit(want))
+    with_nan = np.array([[np.nan, 1.0], [0.5, 2.0]])
+    assert np.isnan(nearest_zero(with_nan, np.float64)[0]) and nearest_zero(with_nan, np.float64)[1] == 1.0
+    # a Fortran-ordered or float32 input is read as the same values
+    F = np.asfortranarray(cases[2])
+    np.testing.assert_array_equal(nearest_zero(F, np.float64), reference(F, np.float64))
 
 
 @pytest.mark.parametrize("cov", COV_TYPES)

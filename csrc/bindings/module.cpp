@@ -186,6 +186,35 @@ void set_dofs(ParamArrays& a, const py::object& dofs) {
     a.p.dofs = a.dofs.data();
 }
 
+// emfast._stats.nearest_zero's reduction: the shift of a pass, per column the entry
+// of smallest magnitude (one pass over the rows; NumPy's needs four over small arrays).
+F64 nearest_zero(const F64& points) {
+    if (points.ndim() != 2 || points.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
+    const py::ssize_t n = points.shape(0), d = points.shape(1);
+    std::vector<double> best(d, std::numeric_limits<double>::infinity());
+    std::vector<char> positive(d, 0), nan(d, 0);
+    const double* p = points.data();
+    for (py::ssize_t i = 0; i < n; ++i) {
+        const double* row = p + i * d;
+        for (py::ssize_t j = 0; j < d; ++j) {
+            const double x = row[j], a = std::fabs(x);
+            if (std::isnan(x)) {
+                nan[j] = 1;
+            } else if (a < best[j]) {
+                best[j] = a;
+                positive[j] = x == a;
+            } else if (a == best[j] && x == a) {
+                positive[j] = 1;
+            }
+        }
+    }
+    F64 out(d);
+    double* o = out.mutable_data();
+    for (py::ssize_t j = 0; j < d; ++j)
+        o[j] = nan[j] ? std::numeric_limits<double>::quiet_NaN() : positive[j] ? best[j] : -best[j];
+    return out;
+}
+
 py::array_t<double> to_numpy(const std::vector<double>& v, std::vector<py::ssize_t> shape) {
     py::array_t<double> a(shape);
     std::copy(v.begin(), v.end(), a.mutable_data());
@@ -655,6 +684,9 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "log", [](const F64& x) { return to_numpy(log_of(x.data(), x.size()), {x.size()}); }, py::arg("x"),
         "The natural logarithm of each element of a 1-D float64 array (log 0 = -inf), as em_run takes it.");
+    m.def("nearest_zero", &nearest_zero, py::arg("points"),
+          "Per column of a 2-D float64 array, the entry of smallest magnitude (+ if the column holds "
+          "it, else -; NaN if the column has one).");
     m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
           py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           "Sufficient statistics of X under fixed responsibilities.");
