@@ -32,8 +32,11 @@ def per_row(y, bags):
 
 def interrupt_latency(call, delay=0.4):
     """Seconds from a SIGINT sent to this process `delay` seconds into call()
-    until call() raised KeyboardInterrupt (fails if call() returned first)."""
+    until call() raised KeyboardInterrupt (fails if call() returned first).
+    Python's own SIGINT handler is installed for the call: a process started in
+    the background by a shell inherits SIGINT ignored, and Python then keeps it so."""
     sent = []
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def fire():
         time.sleep(delay)
@@ -50,4 +53,5 @@ def interrupt_latency(call, delay=0.4):
         raise AssertionError("the call finished before the interruption")
     finally:
         thread.join()
+        signal.signal(signal.SIGINT, previous)
     return latency
