@@ -90,13 +90,13 @@ def run(grid, budget, dtypes, out):
         it = {impl: per_iteration(impl, X, init, cov, n_iter=n_iter, repeats=repeats)
               for impl in ("emfast", "sklearn")}
         fit = {"emfast": np.nan, "sklearn": np.nan}
-        if work(n, d, k, cov) <= budget / 10:
+        if w <= budget / 10:
             times = {"emfast": [], "sklearn": []}
             for _ in range(repeats):
                 for impl in times:
                     times[impl].append(default_fit(impl, X, k, cov))
             fit = {impl: float(np.median(t)) for impl, t in times.items()}
-        row = dict(N=n, D=d, K=k, cov=cov, dtype=np.dtype(dtype).name, work=work(n, d, k, cov),
+        row = dict(N=n, D=d, K=k, cov=cov, dtype=np.dtype(dtype).name, work=w,
                    iter_emfast=it["emfast"], iter_sklearn=it["sklearn"],
                    fit_emfast=fit["emfast"], fit_sklearn=fit["sklearn"])
         rows.append(row)
@@ -112,9 +112,9 @@ def run(grid, budget, dtypes, out):
               f"{ratio(fit['emfast'], fit['sklearn'])} |", flush=True)
         if out:
             with open(out, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                w.writeheader()
-                w.writerows(rows)
+                writer = csv.DictWriter(f, fieldnames=list(row))
+                writer.writeheader()
+                writer.writerows(rows)
     summary(rows)
     return rows
 

@@ -41,11 +41,6 @@ def n_local_trials(n_clusters):
 CHOICE_CHUNK = 1 << 13  # probabilities per chunk in first_seed
 
 
-def _check_probabilities(p_sum, dtype):
-    if not np.isfinite(p_sum) or abs(p_sum - 1.0) > max(np.sqrt(np.finfo(np.float64).eps), np.sqrt(np.finfo(dtype).eps)):
-        raise ValueError("probabilities do not sum to 1")  # as NumPy's choice says
-
-
 def first_seed(random_state, n_samples, sample_weight, dtype):
     """``random_state.choice(n_samples, p=w / w.sum())``, scikit-learn's first k-means++
     seed (w: the sample weights in X's dtype, ones if None), without its two arrays of
@@ -56,13 +51,6 @@ def first_seed(random_state, n_samples, sample_weight, dtype):
     chunk by chunk, the running total carried into the next chunk's sum, twice: once
     for cdf[-1], once to find the draw.
     """
-    if n_samples <= CHOICE_CHUNK:  # the arrays are small: choice's steps on whole arrays
-        w = np.ones(n_samples, dtype=dtype) if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
-        p = np.asarray(w / w.sum(), dtype=np.float64)
-        _check_probabilities(np.sum(p), dtype)
-        cdf = p.cumsum()
-        cdf /= cdf[-1]
-        return int(cdf.searchsorted(random_state.random_sample(), side="right"))
     if sample_weight is None:
         if dtype == np.float32 and n_samples > 2**24:  # the sum of the ones is not exact in float32
             sample_weight = np.ones(n_samples, dtype=dtype)
@@ -82,12 +70,15 @@ def first_seed(random_state, n_samples, sample_weight, dtype):
             carry = float(cdf[-1])
             yield start, p, cdf
 
+    one_chunk = n_samples <= CHOICE_CHUNK
+    chunks = list(cdf_chunks()) if one_chunk else cdf_chunks()  # one chunk: made once, swept twice
     p_sum, last = 0.0, 0.0
-    for _, p, cdf in cdf_chunks():
+    for _, p, cdf in chunks:
         p_sum, last = p_sum + np.sum(p), cdf[-1]
-    _check_probabilities(p_sum, dtype)
+    if not np.isfinite(p_sum) or abs(p_sum - 1.0) > max(np.sqrt(np.finfo(np.float64).eps), np.sqrt(np.finfo(dtype).eps)):
+        raise ValueError("probabilities do not sum to 1")  # as NumPy's choice says
     u = random_state.random_sample()
-    for start, _, cdf in cdf_chunks():
+    for start, _, cdf in chunks if one_chunk else cdf_chunks():
         cdf /= last
         if cdf[-1] > u:
             return start + int(np.searchsorted(cdf, u, side="right"))

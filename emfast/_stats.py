@@ -26,16 +26,6 @@ _ADDITIVE = ("s0", "s1", "s2", "loglik", "weight")
 _STUDENT = ("resp", "log_scale")  # additive too, where present
 
 
-def _replace(stats, **changes):
-    """dataclasses.replace(stats, **changes) without its per-call field
-    introspection, which cost more than the arithmetic of an online step on
-    small statistics (the dataclasses here have no __post_init__)."""
-    out = object.__new__(type(stats))
-    out.__dict__.update(stats.__dict__)
-    out.__dict__.update(changes)
-    return out
-
-
 def round_to(v, dtype):
     """v rounded to dtype's precision, returned as float64."""
     return np.ascontiguousarray(np.asarray(v, dtype=dtype), dtype=np.float64)
@@ -123,6 +113,15 @@ class Stats:
                    float(d["weight"]), d.get("worst_value"), d.get("worst_row"), d.get("resp"),
                    d.get("log_scale"))
 
+    def replaced(self, **changes):
+        """dataclasses.replace(self, **changes) without its per-call field
+        introspection, which costs more than an online step's arithmetic on small
+        statistics (Stats has no __post_init__ to run)."""
+        out = object.__new__(type(self))
+        out.__dict__.update(vars(self))
+        out.__dict__.update(changes)
+        return out
+
     def _additive(self):
         return _ADDITIVE + (_STUDENT if self.resp is not None else ())
 
@@ -147,7 +146,7 @@ class Stats:
 
     def __add__(self, other):
         """Statistics of the union of two row sets (same centres)."""
-        out = _replace(self, **{k: getattr(self, k) + getattr(other, k) for k in self._additive()})
+        out = self.replaced(**{k: getattr(self, k) + getattr(other, k) for k in self._additive()})
         a_rows = self.worst_row if self.worst_row is not None else np.empty(0, np.int64)
         b_rows = other.worst_row if other.worst_row is not None else np.empty(0, np.int64)
         if len(a_rows) or len(b_rows):
@@ -160,11 +159,11 @@ class Stats:
     def normalised(self):
         """Statistics per unit of sample weight."""
         w = self.weight
-        return _replace(self, **{k: getattr(self, k) / w for k in self._additive()})
+        return self.replaced(**{k: getattr(self, k) / w for k in self._additive()})
 
     def blend(self, new, rho):
         """(1 - rho) self + rho new, for statistics about the same centres."""
-        return _replace(new, **{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in new._additive()})
+        return new.replaced(**{k: (1 - rho) * getattr(self, k) + rho * getattr(new, k) for k in new._additive()})
 
     def recentred(self, centers):
         """The same statistics about other centres c' (exact).
@@ -187,7 +186,7 @@ class Stats:
             s2 = s2 - 2 * s1 * d + s0d * d
         else:
             s2 = s2 - 2 * (s1 * d).sum(axis=1) + (s0d * d).sum(axis=1)
-        return _replace(self, s1=s1 - s0d, s2=s2, centers=centers)
+        return self.replaced(s1=s1 - s0d, s2=s2, centers=centers)
 
     def replace_components(self, components, other):
         """These statistics with the given components' taken from other (same centres)."""
@@ -198,4 +197,4 @@ class Stats:
         s2 = self.s2.copy()
         if self.covariance_type != "tied":
             s2[components] = other.s2[components]
-        return _replace(self, s2=s2, **out)
+        return self.replaced(s2=s2, **out)

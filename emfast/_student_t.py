@@ -23,7 +23,6 @@ conditional maximisations:
 [DOF_MIN, DOF_MAX].
 """
 
-import dataclasses
 from numbers import Real
 
 import numpy as np
@@ -48,7 +47,7 @@ def expected(stats, dofs):
     """A pass's statistics with log_scale = sum w r (E[log u | x] - E[u | x] + 1)
     under the pass's dofs: what the nu update takes, and what online ECM averages."""
     a = (np.asarray(dofs, dtype=np.float64) + stats.s1.shape[1]) / 2
-    return dataclasses.replace(stats, log_scale=stats.log_scale + stats.resp * (digamma(a) - np.log(a)))
+    return stats.replaced(log_scale=stats.log_scale + stats.resp * (digamma(a) - np.log(a)))
 
 
 def update_dofs(resp, expected, dofs):
@@ -144,7 +143,7 @@ class StudentTComponents:
         """Statistics that the M-step and the nu update map back to params (u = 1)."""
         stats = Stats.of_params(params, self.covariance_type)
         half = params.dofs / 2
-        return dataclasses.replace(stats, resp=stats.s0.copy(), log_scale=stats.s0 * (digamma(half) - np.log(half)))
+        return stats.replaced(resp=stats.s0.copy(), log_scale=stats.s0 * (digamma(half) - np.log(half)))
 
 
 class StudentTECM:
