@@ -319,7 +319,7 @@ class DaskData(Data):
         zeros = [dask.delayed(np.zeros)(int(n), dtype=np.int32) for n in np.diff(self.offsets)]
         return self.fixed_pass(np.zeros((1, self.n_features)), "tied", self.shift, labels=zeros).s2
 
-    def distinct_labels(self, labels):
+    def distinct_labels(self, labels, n_clusters):
         return len(np.unique(np.concatenate(self._map(_block_distinct, labels))))
 
     def fixed_pass(self, centers, covariance_type, shift, labels=None, resp=None):

@@ -78,11 +78,7 @@ class Data:
 
     def scale(self):
         """Average feature variance of the first rows: the unit of the jitter."""
-        head = self.head(10000)
-        # np.mean(np.var(head, axis=0)) in NumPy's steps, without its wrappers' cost
-        d = head - np.add.reduce(head, axis=0) / len(head)
-        np.multiply(d, d, out=d)  # in place: one copy of the rows at a time (emfast._memory)
-        scale = float(np.add.reduce(np.add.reduce(d, axis=0) / len(head)) / head.shape[1])
+        scale = core.mean_column_variance(self.head(10000))  # np.mean(np.var(head, axis=0)), to rounding
         return scale if np.isfinite(scale) and scale > 0 else 1.0
 
     # the interface
@@ -133,8 +129,8 @@ class Data:
         """sum_rows w x x^T (n_features x n_features, float64)."""
         raise NotImplementedError
 
-    def distinct_labels(self, labels):  # pragma: no cover
-        """How many different k-means labels there are."""
+    def distinct_labels(self, labels, n_clusters):  # pragma: no cover
+        """How many different k-means labels (each in [0, n_clusters)) there are."""
         raise NotImplementedError
 
     def distances_to_labels(self, centers, labels, shift):  # pragma: no cover
@@ -261,12 +257,8 @@ class ArrayData(Data):
         return core.kmeans_lloyd(self.X, self.sample_weight, shift, centers, labels, max_iter, tol,
                                  self.n_threads)
 
-    def distinct_labels(self, labels):
-        # chunk by chunk: np.bincount would copy all the int32 labels to int64
-        present = np.zeros(int(labels.max()) + 1, dtype=bool)
-        for start in range(0, len(labels), RANDOM_CHUNK):
-            present[labels[start : start + RANDOM_CHUNK]] = True
-        return int(np.count_nonzero(present))
+    def distinct_labels(self, labels, n_clusters):
+        return core.count_distinct(labels, n_clusters)
 
     def second_moment(self):
         zero = np.zeros((1, self.n_features))

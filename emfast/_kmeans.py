@@ -38,51 +38,24 @@ def n_local_trials(n_clusters):
     return 2 + int(np.log(n_clusters))
 
 
-CHOICE_CHUNK = 1 << 13  # probabilities per chunk in first_seed
-
-
 def first_seed(random_state, n_samples, sample_weight, dtype):
     """``random_state.choice(n_samples, p=w / w.sum())``, scikit-learn's first k-means++
-    seed (w: the sample weights in X's dtype, ones if None), without its two arrays of
-    n_samples float64 (p and its cumulative sum).
-
-    NumPy's choice takes cdf = p.cumsum() (a sequential sum), divides it by cdf[-1] and
-    returns cdf.searchsorted(random_sample(), side="right"); here the same sums run
-    chunk by chunk, the running total carried into the next chunk's sum, twice: once
-    for cdf[-1], once to find the draw.
+    seed (w: the sample weights in X's dtype, ones if None), without choice's two arrays
+    of n_samples float64 (p and its cumulative sum): emfast._core.choice_sweep takes
+    choice's steps (the Kahan sum of p it checks, then cdf = p.cumsum(), cdf /= cdf[-1],
+    cdf.searchsorted(random_sample(), side="right")) one probability at a time.
     """
-    if sample_weight is None:
-        if dtype == np.float32 and n_samples > 2**24:  # the sum of the ones is not exact in float32
-            sample_weight = np.ones(n_samples, dtype=dtype)
-        else:
-            total = dtype.type(n_samples)  # np.ones(n).sum(), exactly
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=dtype)
-        total = sample_weight.sum()
-
-    def cdf_chunks():
-        carry = 0.0  # the cumulative sum so far (a float, not a view of a chunk)
-        for start in range(0, n_samples, CHOICE_CHUNK):
-            stop = min(start + CHOICE_CHUNK, n_samples)
-            w = np.ones(stop - start, dtype=dtype) if sample_weight is None else sample_weight[start:stop]
-            p = np.asarray(w / total, dtype=np.float64)
-            cdf = np.cumsum(np.concatenate([[carry], p]))[1:]
-            carry = float(cdf[-1])
-            yield start, p, cdf
-
-    one_chunk = n_samples <= CHOICE_CHUNK
-    chunks = list(cdf_chunks()) if one_chunk else cdf_chunks()  # one chunk: made once, swept twice
-    p_sum, last = 0.0, 0.0
-    for _, p, cdf in chunks:
-        p_sum, last = p_sum + np.sum(p), cdf[-1]
+    if sample_weight is None and not (dtype == np.float32 and n_samples > 2**24):
+        total = dtype.type(n_samples)  # np.ones(n).sum(), exactly
+    else:  # (float32 cannot sum more than 2**24 ones exactly: NumPy's sum, as scikit-learn's)
+        total = (np.ones(n_samples, dtype=dtype) if sample_weight is None
+                 else np.asarray(sample_weight, dtype=dtype)).sum()
+    float32 = dtype == np.float32
+    ok = total > 0 and np.isfinite(total)
+    p_sum = core.choice_sweep(sample_weight, n_samples, float(total), float32) if ok else np.nan
     if not np.isfinite(p_sum) or abs(p_sum - 1.0) > max(np.sqrt(np.finfo(np.float64).eps), np.sqrt(np.finfo(dtype).eps)):
         raise ValueError("probabilities do not sum to 1")  # as NumPy's choice says
-    u = random_state.random_sample()
-    for start, _, cdf in chunks if one_chunk else cdf_chunks():
-        cdf /= last
-        if cdf[-1] > u:
-            return start + int(np.searchsorted(cdf, u, side="right"))
-    return n_samples - 1  # not reached: the last value of cdf / cdf[-1] is 1 > u
+    return core.choice_sweep(sample_weight, n_samples, float(total), float32, random_state.random_sample())
 
 
 def kmeans_plusplus(data, n_clusters, random_state, shift):
@@ -175,7 +148,7 @@ def kmeans_labels(data, n_clusters, random_state, max_iter=300, tol=1e-4):
     seeds, _ = data.take(kmeans_plusplus(data, n_clusters, random_state, shift))
     centers = np.asarray(seeds, dtype=data.dtype) - mean.astype(data.dtype)
     labels = lloyd(data, np.asarray(centers, dtype=np.float64), shift, max_iter, float(variance) * tol)
-    distinct = data.distinct_labels(labels)
+    distinct = data.distinct_labels(labels, n_clusters)
     if distinct < n_clusters:
         warnings.warn(
             "Number of distinct clusters ({}) found smaller than n_clusters ({}). Possibly due to "

@@ -42,12 +42,10 @@ def _init_bytes(init_params, N, D, K, covariance_type, itemsize, stats_pass):
     labels = 4 * N  # int32 k-means labels, held through the statistics pass
     if init_params in ("kmeans", "k-means++"):
         from ._data import chunk_rows
-        from ._kmeans import CHOICE_CHUNK
 
         trials = 2 + int(np.log(K))
-        # scikit-learn's first seed (emfast._kmeans.first_seed): chunks of p, its
-        # cumulative sum and their concatenation; float32 weights cast first
-        choice = 4 * 8 * CHOICE_CHUNK + (4 * N if itemsize == 4 else 0)
+        # scikit-learn's first seed (emfast._kmeans.first_seed): float32 weights cast to sum them
+        choice = 4 * N if itemsize == 4 else 0
         seeds = max(choice, call("kmeans_seeds", k=trials))
         if init_params == "k-means++":
             return max(seeds, stats_pass)

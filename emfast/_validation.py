@@ -10,6 +10,8 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import make_constraint
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from ._native import core
+
 _blas_lock = threading.Lock()
 _blas_state = {"users": 0, "libraries": None, "saved": None}
 
@@ -222,7 +224,10 @@ def as_kernel_input(X):
 
 def check_finite_model(params):
     """A fit never returns a model with non-finite parameters (an emfast._stats.Params)."""
-    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+    names = ("weights", "means", "covariances", "precisions_cholesky")
+    if core.all_finite([getattr(params, name) for name in names]):
+        return
+    for name in names:
         if not np.isfinite(getattr(params, name)).all():
             raise ValueError(
                 f"Fitting produced non-finite {name}: the data's values (or sample "

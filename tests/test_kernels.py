@@ -235,6 +235,26 @@ def test_nearest_zero_matches_numpy():
     np.testing.assert_array_equal(nearest_zero(F, np.float64), reference(F, np.float64))
 
 
+def test_small_helpers_match_numpy():
+    from emfast._native import core
+
+    rng = np.random.RandomState(0)
+    for n, d in [(1, 1), (2, 3), (250, 3), (1000, 17)]:
+        X = rng.normal(loc=1e3, size=(n, d))
+        np.testing.assert_allclose(core.mean_column_variance(X), np.mean(np.var(X, axis=0)), rtol=1e-12, atol=1e-300)
+        labels = rng.randint(0, 7, size=n).astype(np.int32)
+        assert core.count_distinct(labels, 7) == len(np.unique(labels))
+    assert np.isnan(core.mean_column_variance(np.zeros((0, 3))))
+    with pytest.raises(ValueError, match="outside"):
+        core.count_distinct(np.array([0, 7], dtype=np.int32), 7)
+    with pytest.raises(ValueError, match="outside"):
+        core.count_distinct(np.array([-1], dtype=np.int32), 7)
+    finite = [np.zeros(3), np.ones((2, 2))]
+    assert core.all_finite(finite)
+    for bad in (np.inf, -np.inf, np.nan):
+        assert not core.all_finite(finite + [np.array([1.0, bad])])
+
+
 @pytest.mark.parametrize("cov", COV_TYPES)
 @pytest.mark.parametrize("what", ["log_prob_norm", "proba", "log_resp", "predict", "weighted_log_prob", "mahalanobis"])
 @pytest.mark.parametrize("D", [2, 6])

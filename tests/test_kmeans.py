@@ -31,9 +31,7 @@ def _weights(rng, kind, n):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["none", "uniform", "heavy-tailed", "sparse"])
-@pytest.mark.parametrize("chunk", [7, kmeans.CHOICE_CHUNK])
-def test_first_seed_is_numpys_choice(dtype, kind, chunk, monkeypatch):
-    monkeypatch.setattr(kmeans, "CHOICE_CHUNK", chunk)  # 7: many chunk boundaries; else one chunk
+def test_first_seed_is_numpys_choice(dtype, kind):
     dtype = np.dtype(dtype)
     for trial in range(300):
         rng = np.random.RandomState(trial)

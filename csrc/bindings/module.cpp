@@ -215,6 +215,99 @@ F64 nearest_zero(const F64& points) {
     return out;
 }
 
+// NumPy's legacy RandomState.choice(n, p=w / total) for scikit-learn's first
+// k-means++ seed (emfast._kmeans.first_seed), in O(1) memory: p_i = w_i / total
+// in the data's dtype (w: ones if None), then float64. Without u, the Kahan sum
+// of p that choice checks; with u, the index choice returns: cdf = cumsum(p)
+// (sequential), cdf /= cdf[-1], cdf.searchsorted(u, side="right").
+template <class T> double choice_p(const double* w, int64_t i, T total) {
+    return double((w ? T(w[i]) : T(1)) / total);
+}
+
+template <class T> py::object choice_sweep(const double* w, int64_t n, T total, const py::object& u_obj) {
+    if (u_obj.is_none()) {  // numpy.random's kahan_sum
+        double sum = choice_p(w, 0, total), c = 0.0;
+        for (int64_t i = 1; i < n; ++i) {
+            const double y = choice_p(w, i, total) - c, t = sum + y;
+            c = (t - sum) - y;
+            sum = t;
+        }
+        return py::float_(sum);
+    }
+    const double u = u_obj.cast<double>();
+    if (!(u >= 0.0 && u < 1.0)) fail("choice_sweep: u must be in [0, 1)");
+    double last = 0.0;
+    for (int64_t i = 0; i < n; ++i) last += choice_p(w, i, total);
+    double cdf = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        cdf += choice_p(w, i, total);
+        if (cdf / last > u) return py::int_(i);
+    }
+    return py::int_(n - 1);  // not reached: the last is cdf[-1] / cdf[-1] = 1 > u
+}
+
+py::object choice_sweep_checked(const py::object& sample_weight, int64_t n, double total, bool float32,
+                                const py::object& u) {
+    if (n < 1) fail("choice_sweep: n must be positive");
+    F64 keep;
+    const double* w = nullptr;
+    if (!sample_weight.is_none()) {
+        keep = F64::ensure(sample_weight);
+        if (!keep || keep.ndim() != 1 || keep.shape(0) != n) fail("choice_sweep: sample_weight must have shape (n,)");
+        w = keep.data();
+    }
+    if (!(total > 0.0) || !std::isfinite(total)) fail("choice_sweep: total must be finite and positive");
+    if (float32) {
+        if (float(total) != total) fail("choice_sweep: a float32 total must be a float32 value");
+        return choice_sweep<float>(w, n, float(total), u);
+    }
+    return choice_sweep<double>(w, n, total, u);
+}
+
+// The mean over the columns of a 2-D float64 array of their variances (two
+// passes: the column means, then the squared deviations from them): the unit of
+// the jitter (emfast._data.ArrayData.scale), NaN for no rows.
+double mean_column_variance(const F64& rows) {
+    if (rows.ndim() != 2 || rows.shape(1) < 1) fail("mean_column_variance: rows must be 2-D with a column");
+    const py::ssize_t n = rows.shape(0), d = rows.shape(1);
+    if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> mean(d, 0.0), var(d, 0.0);
+    const double* x = rows.data();
+    for (py::ssize_t i = 0; i < n; ++i)
+        for (py::ssize_t j = 0; j < d; ++j) mean[j] += x[i * d + j];
+    for (py::ssize_t j = 0; j < d; ++j) mean[j] /= double(n);
+    for (py::ssize_t i = 0; i < n; ++i)
+        for (py::ssize_t j = 0; j < d; ++j) {
+            const double dev = x[i * d + j] - mean[j];
+            var[j] += dev * dev;
+        }
+    double total = 0.0;
+    for (py::ssize_t j = 0; j < d; ++j) total += var[j] / double(n);
+    return total / double(d);
+}
+
+// How many different values an int32 array of labels in [0, n_labels) holds.
+int64_t count_distinct(const py::array_t<int32_t, py::array::c_style>& labels, int64_t n_labels) {
+    if (labels.ndim() != 1) fail("count_distinct: labels must be 1-D");
+    if (n_labels < 0) fail("count_distinct: n_labels must be non-negative");
+    std::vector<char> seen(size_t(n_labels), 0);
+    const int32_t* l = labels.data();
+    int64_t distinct = 0;
+    for (py::ssize_t i = 0; i < labels.shape(0); ++i) {
+        if (l[i] < 0 || l[i] >= n_labels) fail("count_distinct: a label is outside [0, n_labels)");
+        distinct += !seen[size_t(l[i])];
+        seen[size_t(l[i])] = 1;
+    }
+    return distinct;
+}
+
+// Whether every value of every array is finite (one call for a model's arrays).
+bool all_finite_arrays(const std::vector<F64>& arrays) {
+    for (const F64& a : arrays)
+        if (!all_finite(a.data(), a.size())) return false;
+    return true;
+}
+
 py::array_t<double> to_numpy(const std::vector<double>& v, std::vector<py::ssize_t> shape) {
     py::array_t<double> a(shape);
     std::copy(v.begin(), v.end(), a.mutable_data());
@@ -687,6 +780,16 @@ PYBIND11_MODULE(_core, m) {
     m.def("nearest_zero", &nearest_zero, py::arg("points"),
           "Per column of a 2-D float64 array, the entry of smallest magnitude (+ if the column holds "
           "it, else -; NaN if the column has one).");
+    m.def("choice_sweep", &choice_sweep_checked,
+          py::arg("sample_weight"), py::arg("n"), py::arg("total"), py::arg("float32"), py::arg("u") = py::none(),
+          "NumPy's RandomState.choice(n, p=w / total) in O(1) memory: the Kahan sum of p it checks "
+          "(u None), or the index it draws for its uniform number u.");
+    m.def("mean_column_variance", &mean_column_variance, py::arg("rows"),
+          "The mean of a 2-D float64 array's column variances (NaN for no rows).");
+    m.def("count_distinct", &count_distinct, py::arg("labels"), py::arg("n_labels"),
+          "How many different values an int32 array of labels in [0, n_labels) holds.");
+    m.def("all_finite", &all_finite_arrays, py::arg("arrays"),
+          "Whether every value of every float64 array is finite.");
     m.def("fixed_pass", &fixed_pass, py::arg("X"), py::arg("sample_weight"), py::arg("labels"), py::arg("resp"),
           py::arg("centers"), py::arg("covariance_type"), py::arg("shift"), py::arg("n_threads") = 0,
           "Sufficient statistics of X under fixed responsibilities.");
