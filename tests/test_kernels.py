@@ -249,6 +249,9 @@ def test_small_helpers_match_numpy():
         core.count_distinct(np.array([0, 7], dtype=np.int32), 7)
     with pytest.raises(ValueError, match="outside"):
         core.count_distinct(np.array([-1], dtype=np.int32), 7)
+    for bad in ([1.0, -1.0, 3.0], [1.0, np.nan, 1.0], [1.0, 1e39, 1.0]):  # 1e39: beyond float32
+        with pytest.raises(ValueError, match="sample_weight"):
+            core.choice_sweep(np.array(bad), 3, 6.0, True)
     finite = [np.zeros(3), np.ones((2, 2))]
     assert core.all_finite(finite)
     for bad in (np.inf, -np.inf, np.nan):

@@ -255,6 +255,9 @@ py::object choice_sweep_checked(const py::object& sample_weight, int64_t n, doub
         keep = F64::ensure(sample_weight);
         if (!keep || keep.ndim() != 1 || keep.shape(0) != n) fail("choice_sweep: sample_weight must have shape (n,)");
         w = keep.data();
+        for (int64_t i = 0; i < n; ++i)  // (and a float32 cast of each is defined)
+            if (!(w[i] >= 0.0) || w[i] > (float32 ? double(std::numeric_limits<float>::max()) : HUGE_VAL))
+                fail("choice_sweep: sample_weight must be non-negative and within the dtype's range");
     }
     if (!(total > 0.0) || !std::isfinite(total)) fail("choice_sweep: total must be finite and positive");
     if (float32) {
