@@ -286,22 +286,18 @@ int64_t assign_pass(const Data& X, const double* sw, const T* sh, const Geometry
         // each row into its label's sums: every sum adds its rows in row order
         const int32_t* lab = labels + r0;
         for (int64_t b = 0; b < rows; ++b) acc[(b % kCopies) * copy + K * D + lab[b]] += double(ch.w[b]);
-        if (X.col_stride == 1) {
-            // row by row from X, whose features are contiguous (x - shift in T, as the
-            // chunk's copy holds them): a row adds into its label's D sums in vectors
-            const T* base = static_cast<const T*>(X.ptr) + r0 * X.row_stride;
-            for (int64_t b = 0; b < rows; ++b) {
-                const T* x = base + b * X.row_stride;
-                const double w = double(ch.w[b]);
-                double* a = acc + (b % kCopies) * copy + lab[b] * D;
+        // row by row from X (x - shift in T, as the chunk's copy holds it): a row adds
+        // into its label's D sums in vectors where its features are contiguous
+        const T* base = static_cast<const T*>(X.ptr) + r0 * X.row_stride;
+        const int64_t cs = X.col_stride;
+        for (int64_t b = 0; b < rows; ++b) {
+            const T* x = base + b * X.row_stride;
+            const double w = double(ch.w[b]);
+            double* a = acc + (b % kCopies) * copy + lab[b] * D;
+            if (cs == 1)
                 for (int64_t i = 0; i < D; ++i) a[i] += w * double(T(x[i] - sh[i]));
-            }
-            return;
-        }
-        for (int64_t i = 0; i < D; ++i) {
-            const T* x = ch.xt.data() + i * B;
-            for (int64_t b = 0; b < rows; ++b)
-                acc[(b % kCopies) * copy + lab[b] * D + i] += double(ch.w[b]) * double(x[b]);
+            else
+                for (int64_t i = 0; i < D; ++i) a[i] += w * double(T(x[i * cs] - sh[i]));
         }
     });
     if (sums)

@@ -84,10 +84,6 @@ class Params:
         means = np.asarray(self.means)[np.asarray(self.weights) > 0]
         return nearest_zero(means if len(means) else self.means, dtype)
 
-    def is_finite(self):
-        # (not dataclasses.astuple, which deep-copies every array)
-        return all(np.isfinite(a).all() for a in vars(self).values() if a is not None)
-
 
 @dataclasses.dataclass
 class Stats:
