@@ -22,6 +22,12 @@ constexpr int64_t kMinChunkRows = 64;
 // SIMD vector (16 floats), which every loop over a chunk's rows steps by.
 constexpr int64_t kRowQuantum = 16;
 
+// k-means skips rows the triangle inequality proves unchanged (csrc/kmeans.cpp)
+// where reading or labelling a row costs more than the bookkeeping: seeding for
+// rows of at least this many bytes, Lloyd for K * D at least this.
+constexpr int64_t kPruneSeedingRowBytes = 128;
+constexpr int64_t kPruneLloydWork = 128;
+
 // The smallest variance (Cholesky pivot) a model keeps: its precision (1e301)
 // and sums of up to 10^7 such products stay finite in float64. Below it, jitter.
 constexpr double kMinVariance = 1e-301;

@@ -173,6 +173,7 @@ struct LloydState {
     int64_t changed = 0;                // labels changed by the last assignment
     bool strict = false;                // no label changed
     bool empty = false;                 // stopped before averaging: a cluster has no rows
+    bool final_labels = false;          // labels are those of the last centres (scikit-learn's last E-step)
 };
 void kmeans_lloyd(const Data& X, const double* sample_weight, const double* shift, int64_t K, int64_t max_iter,
                   double tol, int32_t* labels, const Exec& ex, LloydState& st);

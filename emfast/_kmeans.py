@@ -8,9 +8,11 @@ draws), then Lloyd iterations until the labels stop changing or the centres
 move by at most tol times the mean feature variance, empty clusters
 relocated to the rows farthest from their centres. The passes run in C++
 (csrc/kmeans.cpp) on the chunked engine: no (N, K) array, no copy of X; the
-state is the O(N) labels and, while seeding, each row's distance to its
-closest seed. Labels can differ from scikit-learn's only where two distances
-tie to rounding.
+state is O(N): the labels and a bound per row for Lloyd, and while seeding
+each row's distance to its closest seed and that seed. Both skip the rows that
+the triangle inequality proves unchanged (exactly: the results are those of
+reading every row). Labels can differ from scikit-learn's only where two
+distances tie to rounding.
 
 ``kmeans_sample_stats`` (init_params='kmeans_sample') is emfast's cheaper
 initialisation for data too large for that: k-means++ and Lloyd on a random
@@ -110,12 +112,13 @@ def average(sums, weights):
 def lloyd(data, centers, shift, max_iter, tol):
     """scikit-learn's _kmeans_single_lloyd from `centers` (centred): the labels."""
     labels = data.new_labels()
-    done, strict = 0, False
+    done, strict, final = 0, False, False
     while done < max_iter:
         result = data.kmeans_lloyd(centers, labels, max_iter - done, tol, shift)
         done += result["n_iter"]
         if not result["empty"]:
             centers, strict = result["centers"], result["strict"]
+            final = result.get("final_labels", False)  # the arrays' kernel labels them itself
             break
         # finish the iteration that left a cluster empty, as scikit-learn does
         old = result["centers"]
@@ -127,7 +130,7 @@ def lloyd(data, centers, shift, max_iter, tol):
             break
         if shift_total <= tol:
             break
-    if not strict:  # the labels of the final centres
+    if not (strict or final):  # the labels of the final centres
         data.kmeans_lloyd(centers, labels, 0, tol, shift)
     return labels
 

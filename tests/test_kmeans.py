@@ -5,6 +5,9 @@ as scikit-learn's KMeans, with less memory.
   chunks without its two arrays of n float64: the same index and the same state
   of the random generator afterwards, for any weights, dtype and chunk boundary.
 - Empty clusters are relocated as scikit-learn relocates them.
+- Seeding and Lloyd skip the rows that the triangle inequality proves cannot
+  change (exactly, with a margin for rounding): the seeds and labels stay
+  scikit-learn's on data where most rows are skipped.
 """
 
 import warnings
@@ -77,3 +80,33 @@ def test_empty_clusters_are_relocated_as_scikit_learn_relocates_them(seed, n, K,
         expected = KMeans(K, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
     assert relocated and max(relocated) > 0
     np.testing.assert_array_equal(labels, expected)
+
+
+# float32: smaller data, where no draw of scikit-learn's seeding (its distances
+# computed in float64, emfast's in float32) lands within rounding of a row boundary
+@pytest.mark.parametrize(
+    "dtype, n, D, K, order, weighted",
+    [
+        (np.float64, 30_000, 24, 20, "C", False),
+        (np.float64, 20_000, 40, 12, "F", True),
+        (np.float64, 25_000, 16, 40, "C", True),
+        (np.float64, 8_000, 64, 6, "C", False),
+        (np.float64, 6_000, 20, 450, "C", False),  # K > 402: seeding's row state in 32 bits
+        (np.float32, 6_000, 32, 8, "C", False),
+        (np.float32, 5_000, 48, 10, "F", True),
+        (np.float32, 8_000, 40, 6, "C", True),
+    ],
+)
+def test_kmeans_that_skips_rows_is_scikit_learns(dtype, n, D, K, order, weighted):
+    rng = np.random.RandomState(D)
+    centres = rng.normal(size=(K, D))  # overlapping clusters: Lloyd takes 5 to 50 iterations
+    truth = rng.randint(K, size=n)
+    X = rng.standard_normal((n, D)) * rng.uniform(0.5, 1.5, size=(K, D))[truth] + centres[truth] + 20.0
+    X = np.asarray(X, dtype=dtype, order=order)
+    w = rng.uniform(0.5, 2.0, size=n) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = kmeans.kmeans_labels(ArrayData(X, w), K, np.random.RandomState(D))
+        theirs = KMeans(K, n_init=1, random_state=D).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(labels, theirs.labels_)
+    assert theirs.n_iter_ >= 5  # Lloyd ran long enough to skip rows

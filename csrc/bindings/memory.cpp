@@ -41,8 +41,10 @@ int64_t vector_bytes() {
 int64_t mul(int64_t a, int64_t b) { return checked_mul(a, b, "the memory plan"); }
 int64_t add(int64_t a, int64_t b) { return checked_add(a, b, "the memory plan"); }
 
-// Bytes of one thread's rows in a k-means pass (csrc/kmeans.cpp ChunkRows).
-int64_t kmeans_rows_bytes(int64_t D, int64_t B, int64_t item) { return mul(add(mul(emfast::round_up(D, 4), B), 2 * B), item); }
+// Bytes of one thread's rows in a k-means pass with L candidates (csrc/kmeans.cpp ChunkRows).
+int64_t kmeans_rows_bytes(int64_t D, int64_t B, int64_t L, int64_t item) {
+    return add(mul(add(mul(emfast::round_up(D, 4), B), mul(L + 1, B)), item), mul(4, B));
+}
 
 int64_t threads(int n_threads, int64_t items, double work) {
     emfast::Exec ex;
@@ -86,13 +88,17 @@ int64_t call_bytes(Call call, int64_t N, int64_t D, int64_t K, Cov cov, int64_t 
     if (call == Call::KmeansSeeds || call == Call::KmeansLloyd) {
         const emfast::Geometry g = emfast::make_geometry(N, D, K, Cov::Spherical);
         const int64_t nt = threads(n_threads, g.n_blocks, g.work);
-        const int64_t rows = mul(nt, add(kmeans_rows_bytes(D, g.B, item), kThreadBytes));
-        if (call == Call::KmeansSeeds)  // the distances to the closest seed, block and chunk sums, candidates
-            return add(add(rows, mul(emfast::round_up(N, emfast::kRowQuantum), item)),
+        const int64_t L = call == Call::KmeansSeeds ? K : 0;
+        const int64_t rows = mul(nt, add(kmeans_rows_bytes(D, g.B, L, item), kThreadBytes));
+        if (call == Call::KmeansSeeds)  // the distances to the closest seed, each row's seed and
+                                        // candidates (where rows are pruned: 16 bits for up to 7
+                                        // candidates), block and chunk sums, candidates
+            return add(add(rows, mul(emfast::round_up(N, emfast::kRowQuantum), item + (D * item >= emfast::kPruneSeedingRowBytes ? (K <= 7 ? 2 : 4) : 0))),
                        mul(8, add(add(mul(g.n_blocks, K), g.n_chunks), mul(K, D))));
-        // per block 4 interleaved copies of the K x (D + 1) sums, and their total
-        const int64_t width = add(mul(4, mul(K, D + 1)), 1);
-        return add(add(rows, mul(8, mul(g.n_blocks + 1, width))), mul(add(mul(K, D), K), 8 + item));
+        // per block 4 interleaved copies of the K x (D + 2) sums, and their total; the rows' gaps
+        const int64_t width = add(mul(4, mul(K, D + 2)), 1);
+        return add(add(add(rows, mul(8, mul(g.n_blocks + 1, width))), mul(add(mul(K, D), K), 8 + item)),
+                   K * D >= emfast::kPruneLloydWork ? mul(4, N) : 0);
     }
     const emfast::Geometry g = emfast::make_geometry(N, D, K, cov);
     emfast::Layout pass = dm;

@@ -638,6 +638,7 @@ py::dict kmeans_lloyd(const Array& X, const py::object& sample_weight, const F64
     d["changed"] = st.changed;
     d["strict"] = st.strict;
     d["empty"] = st.empty;
+    d["final_labels"] = st.final_labels;
     return d;
 }
 
