@@ -261,6 +261,63 @@ def test_precision_cholesky_checks_its_covariances(core):
             core.precision_cholesky(np.tile(np.eye(3), (2, 1, 1)), "full", scale)
 
 
+def variational_args(cov="full", K=2, D=3, process=True):
+    """Good arguments of the variational bindings: (prior, posterior, running)."""
+    shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[cov]
+    eye = {"full": np.tile(np.eye(D), (K, 1, 1)), "tied": np.eye(D), "diag": np.ones((K, D)),
+           "spherical": np.ones(K)}[cov]
+    prior_cov = {"full": np.eye(D), "tied": np.eye(D), "diag": np.ones(D), "spherical": np.array(1.0)}[cov]
+    kind = "dirichlet_process" if process else "dirichlet_distribution"
+    prior = (kind, 0.5, 1.0, np.zeros(D), float(D), prior_cov)
+    dof = float(D + 1) if cov == "tied" else np.full(K, D + 1.0)
+    posterior = (np.ones(K), np.ones(K) if process else None, np.ones(K), np.zeros((K, D)), dof, eye)
+    running = (np.ones(K), np.zeros((K, D)), np.ones(shape), np.zeros((K, D)), -1.0, 1.0)
+    return prior, posterior, running
+
+
+@pytest.mark.parametrize("cov", ["full", "tied", "diag", "spherical"])
+def test_variational_bindings_work(core, cov):
+    prior, posterior, running = variational_args(cov)
+    d = core.variational_m_step(*running[:4], cov, prior, 1e-6, 1.0, 1.0)
+    assert d["covariances"].shape == running[2].shape
+    log_weights, weights = core.variational_e_step("dirichlet_process", posterior, 3)
+    assert np.isfinite(log_weights).all() and weights.shape == (2,)
+    assert core.variational_e_step("dirichlet_process", posterior, 3, False)[0] is None
+
+
+def test_variational_m_step_checks_its_arguments(core):
+    prior, _, (s0, s1, s2, centers, _, _) = variational_args()
+    cases = [
+        ((np.ones(3), s1, s2, centers, "full", prior, 1e-6, 1.0, 1.0), "s0"),
+        ((s0, s1, s2[:, :2], centers, "full", prior, 1e-6, 1.0, 1.0), "s2"),
+        ((s0, s1, s2, centers[:, :2], "full", prior, 1e-6, 1.0, 1.0), "centers"),
+        ((s0, np.zeros((2, 0)), s2, centers, "full", prior, 1e-6, 1.0, 1.0), "s1"),
+        ((s0, s1, s2, centers, "full", prior[:3], 1e-6, 1.0, 1.0), "prior must be"),
+        ((s0, s1, s2, centers, "diag", prior, 1e-6, 1.0, 1.0), "s2"),
+        ((s0, s1, s2, centers, "full", prior, -1.0, 1.0, 1.0), "reg_covar"),
+        ((s0, s1, s2, centers, "full", prior, 1e-6, 0.0, 1.0), "scale"),
+        ((s0, s1, s2, centers, "full", prior, 1e-6, 1.0, np.nan), "counts"),
+    ]
+    for args, match in cases:
+        with pytest.raises(ValueError, match=match):
+            core.variational_m_step(*args)
+    # statistics beyond float64: the ValueError that says so
+    with pytest.raises(ValueError, match="non-finite covariances"):
+        core.variational_m_step(s0, s1, np.full_like(s2, np.inf), centers, "full", prior, 1e-6, 1.0, 1.0)
+
+
+def test_variational_e_step_checks_its_arguments(core):
+    _, posterior, _ = variational_args()
+    with pytest.raises(ValueError, match="prior_type"):
+        core.variational_e_step("banana", posterior, 3)
+    with pytest.raises(ValueError, match="n_features"):
+        core.variational_e_step("dirichlet_process", posterior, 0)
+    with pytest.raises(ValueError, match="means"):
+        core.variational_e_step("dirichlet_process", posterior, 4)
+    with pytest.raises(ValueError, match="degrees_of_freedom"):
+        core.variational_e_step("dirichlet_process", posterior[:4] + (np.ones((2, 2)),) + posterior[5:], 3)
+
+
 # ----------------------------------------------------------------- sizes
 
 

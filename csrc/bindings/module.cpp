@@ -726,6 +726,192 @@ py::tuple precision_cholesky(const F64& covariances, const std::string& cov, dou
     return py::make_tuple(to_numpy(cv, shape), to_numpy(pc, shape), to_numpy(jit, {K}));
 }
 
+// ---------------------------------------------------------------- variational mixtures
+//
+// emfast._variational's Prior and Posterior travel as tuples (Prior.native(),
+// Posterior.native()), statistics as arrays; every array is checked here.
+
+// A Python int or float (NumPy's float64 included): TypeError otherwise.
+double as_number(const py::handle& o, const char* name) {
+    if (!PyFloat_Check(o.ptr()) && !PyLong_Check(o.ptr())) throw py::type_error(std::string(name) + " must be a number");
+    return o.cast<double>();
+}
+
+F64 as_array(const py::handle& o, const char* name) {
+    F64 a = F64::ensure(o);
+    if (!a) fail(std::string(name) + " must be a float64 array");
+    return a;
+}
+
+void check_cov_shape(const F64& a, Cov cov, int64_t K, int64_t D, const char* name) {
+    const std::vector<py::ssize_t> shape = cov_shape(cov, K, D);
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(py::ssize_t(i)) == shape[i];
+    if (!ok) fail(std::string(name) + " has the wrong shape");
+}
+
+bool as_prior_type(const std::string& kind) {
+    if (kind == "dirichlet_process") return true;
+    if (kind == "dirichlet_distribution") return false;
+    fail("prior_type must be 'dirichlet_process' or 'dirichlet_distribution', got '" + kind + "'");
+}
+
+// (prior_type, weight_concentration, mean_precision, mean (D,), degrees_of_freedom,
+// covariance (D x D for full and tied, D for diag, one number for spherical)).
+struct PriorArgs {
+    F64 mean, covariance;
+    emfast::VariationalPrior p;
+};
+
+PriorArgs as_prior(const py::tuple& t, Cov cov, int64_t D) {
+    if (t.size() != 6)
+        fail("prior must be (prior_type, weight_concentration, mean_precision, mean, degrees_of_freedom, covariance)");
+    PriorArgs a;
+    if (!py::isinstance<py::str>(t[0])) throw py::type_error("the prior's type must be a string");
+    a.p.process = as_prior_type(t[0].cast<std::string>());
+    a.p.weight_concentration = as_number(t[1], "weight_concentration");
+    a.p.mean_precision = as_number(t[2], "mean_precision");
+    a.p.degrees_of_freedom = as_number(t[4], "degrees_of_freedom");
+    if (!(a.p.weight_concentration > 0.0) || !std::isfinite(a.p.weight_concentration) ||
+        !(a.p.mean_precision > 0.0) || !std::isfinite(a.p.mean_precision))
+        fail("the prior's weight_concentration and mean_precision must be finite and positive");
+    if (!(a.p.degrees_of_freedom > double(D) - 1.0) || !std::isfinite(a.p.degrees_of_freedom))
+        fail("the prior's degrees_of_freedom must be finite and greater than n_features - 1");
+    a.mean = as_array(t[3], "the prior's mean");
+    check_shape(a.mean, {D}, "the prior's mean");
+    a.covariance = as_array(t[5], "the prior's covariance");
+    if (cov == Cov::Spherical) {
+        if (a.covariance.ndim() > 1 || a.covariance.size() != 1) fail("the prior's covariance must be one number");
+    } else if (cov == Cov::Diag) {
+        check_shape(a.covariance, {D}, "the prior's covariance");
+    } else {
+        check_shape(a.covariance, {D, D}, "the prior's covariance");
+    }
+    check_finite(a.mean, "the prior's mean");
+    check_finite(a.covariance, "the prior's covariance");
+    a.p.mean = a.mean.data();
+    a.p.covariance = a.covariance.data();
+    return a;
+}
+
+// (weight_a, weight_b or None, mean_precision, means, degrees_of_freedom (one
+// number for tied), precisions_cholesky) of a posterior with the prior's weight type.
+struct PosteriorArgs {
+    F64 weight_a, weight_b, mean_precision, means, dof, prec_chol;
+    int64_t K = 0;
+};
+
+PosteriorArgs as_posterior(const py::tuple& t, bool process, int64_t D) {
+    if (t.size() != 6)
+        fail("posterior must be (weight_a, weight_b, mean_precision, means, degrees_of_freedom, "
+             "precisions_cholesky)");
+    PosteriorArgs a;
+    a.means = as_array(t[3], "means");
+    if (a.means.ndim() != 2 || a.means.shape(1) != D || a.means.shape(0) < 1)
+        fail("means must have shape (n_components, n_features)");
+    const int64_t K = a.K = a.means.shape(0);
+    a.weight_a = as_array(t[0], "weight_a");
+    check_shape(a.weight_a, {K}, "weight_a");
+    if (process == t[1].is_none()) fail("weight_b is given for a Dirichlet process prior only");
+    if (process) {
+        a.weight_b = as_array(t[1], "weight_b");
+        check_shape(a.weight_b, {K}, "weight_b");
+    }
+    a.mean_precision = as_array(t[2], "mean_precision");
+    check_shape(a.mean_precision, {K}, "mean_precision");
+    a.dof = as_array(t[4], "degrees_of_freedom");
+    if (a.dof.ndim() != 0 && (a.dof.ndim() != 1 || a.dof.shape(0) != K))
+        fail("degrees_of_freedom must have shape (n_components,), or be one number (tied)");
+    a.prec_chol = as_array(t[5], "precisions_cholesky");
+    for (const F64* v : {&a.weight_a, &a.weight_b, &a.mean_precision})
+        for (py::ssize_t k = 0; k < v->size(); ++k)
+            if (!(v->data()[k] > 0.0) || !std::isfinite(v->data()[k]))
+                fail("weight_a, weight_b and mean_precision must be finite and positive");
+    for (py::ssize_t k = 0; k < a.dof.size(); ++k)
+        if (!(a.dof.data()[k] > double(D) - 1.0) || !std::isfinite(a.dof.data()[k]))
+            fail("degrees_of_freedom must be finite and greater than n_features - 1");
+    return a;
+}
+
+// The E-step's log-weights and the weights_ of a checked posterior (either may be null).
+void e_step_of(const PosteriorArgs& a, bool process, int64_t D, double* log_weights, double* weights) {
+    kernels().variational_e_step(process, a.K, D, a.weight_a.data(), process ? a.weight_b.data() : nullptr,
+                                 a.mean_precision.data(), a.dof.data(), a.dof.size(), log_weights, weights);
+}
+
+[[noreturn]] void non_finite_covariances() {
+    fail("Fitting produced non-finite covariances: the data's values (or sample weights) are too large or too "
+         "small to be represented in floating point. Rescale X (for example with "
+         "sklearn.preprocessing.StandardScaler) or the sample weights.");
+}
+
+// A posterior into `d`: weight_a, weight_b (None for a Dirichlet), mean_precision,
+// means, degrees_of_freedom (a float for tied), covariances, precisions_cholesky, jitter.
+void posterior_to_dict(const emfast::VariationalPosterior& p, Cov cov, int64_t K, int64_t D, py::dict& d) {
+    d["weight_a"] = to_numpy(p.weight_a, {K});
+    d["weight_b"] = p.weight_b.empty() ? py::object(py::none()) : py::object(to_numpy(p.weight_b, {K}));
+    d["mean_precision"] = to_numpy(p.mean_precision, {K});
+    d["means"] = to_numpy(p.means, {K, D});
+    d["degrees_of_freedom"] = cov == Cov::Tied ? py::object(py::float_(p.dof[0])) : py::object(to_numpy(p.dof, {K}));
+    d["covariances"] = to_numpy(p.covariances, cov_shape(cov, K, D));
+    d["precisions_cholesky"] = to_numpy(p.prec_chol, cov_shape(cov, K, D));
+    d["jitter"] = p.jitter;
+}
+
+emfast::VariationalPosterior m_step_checked(const emfast::VariationalPrior& prior, const emfast::Stats& st,
+                                            double reg_covar, double scale, double counts, const emfast::Exec& ex) {
+    return numerical("precision_cholesky",
+                     [&] { return kernels().variational_m_step(prior, st, reg_covar, scale, counts, ex); });
+}
+
+void check_m_step_numbers(double reg_covar, double scale, double counts) {
+    if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) fail("reg_covar must be finite and non-negative");
+    if (!(scale > 0.0) || !std::isfinite(scale)) fail("scale must be finite and positive");
+    if (!(counts > 0.0) || !std::isfinite(counts)) fail("counts must be finite and positive");
+}
+
+// scikit-learn's variational M-step (emfast._variational.posterior). The
+// statistics may hold non-finite values (the data's are beyond float64): the
+// arithmetic is IEEE's, and a posterior without finite covariances is the
+// ValueError that says so.
+py::dict variational_m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers, const std::string& cov,
+                            const py::tuple& prior, double reg_covar, double scale, double counts) {
+    emfast::Stats st;
+    st.cov = emfast::parse_cov(cov);
+    if (s1.ndim() != 2 || s1.shape(0) < 1 || s1.shape(1) < 1) fail("s1 must have shape (n_components, n_features)");
+    st.K = s1.shape(0);
+    st.D = s1.shape(1);
+    check_shape(s0, {st.K}, "s0");
+    check_shape(centers, {st.K, st.D}, "centers");
+    check_cov_shape(s2, st.cov, st.K, st.D, "s2");
+    const PriorArgs pr = as_prior(prior, st.cov, st.D);
+    check_m_step_numbers(reg_covar, scale, counts);
+    check_call(Call::MStep, 0, st.D, st.K, st.cov, 8, 1);
+    st.s0.assign(s0.data(), s0.data() + s0.size());
+    st.s1.assign(s1.data(), s1.data() + s1.size());
+    st.s2.assign(s2.data(), s2.data() + s2.size());
+    st.centers.assign(centers.data(), centers.data() + centers.size());
+    const emfast::Exec ex = python_exec(1);
+    const emfast::VariationalPosterior p =
+        without_gil([&] { return m_step_checked(pr.p, st, reg_covar, scale, counts, ex); });
+    if (!p.finite_covariances) non_finite_covariances();
+    py::dict d;
+    posterior_to_dict(p, st.cov, st.K, st.D, d);
+    return d;
+}
+
+// The E-step's log-weights and the weights_ of a posterior (Posterior.native()).
+// (precisions_cholesky is not read.) With log_weights false, (None, weights_).
+py::tuple variational_e_step(const std::string& prior_type, const py::tuple& posterior, int64_t n_features,
+                             bool log_weights) {
+    if (n_features < 1) fail("n_features must be positive");
+    const bool process = as_prior_type(prior_type);
+    const PosteriorArgs a = as_posterior(posterior, process, n_features);
+    F64 logs(log_weights ? a.K : 0), weights(a.K);
+    e_step_of(a, process, n_features, log_weights ? logs.mutable_data() : nullptr, weights.mutable_data());
+    return py::make_tuple(log_weights ? py::object(logs) : py::object(py::none()), weights);
+}
+
 // What a scoring or statistics pass over (n_samples, n_features) with
 // n_components will allocate, in bytes, with an n_samples x out_columns output
 // of itemsize bytes an element; MemoryError if that exceeds the memory this
@@ -815,6 +1001,15 @@ PYBIND11_MODULE(_core, m) {
           "Parameters from sufficient statistics (resp: the responsibilities' sums of Student-t statistics).");
     m.def("precision_cholesky", &precision_cholesky, py::arg("covariances"), py::arg("covariance_type"),
           py::arg("scale"), "Precision Cholesky factors (with jitter where needed).");
+    m.def("variational_m_step", &variational_m_step, py::arg("s0"), py::arg("s1"), py::arg("s2"),
+          py::arg("centers"), py::arg("covariance_type"), py::arg("prior"), py::arg("reg_covar"), py::arg("scale"),
+          py::arg("counts"),
+          "scikit-learn's variational M-step (BayesianGaussianMixture) from statistics standing for counts "
+          "samples' each; prior: emfast._variational.Prior.native().");
+    m.def("variational_e_step", &variational_e_step, py::arg("prior_type"), py::arg("posterior"),
+          py::arg("n_features"), py::arg("log_weights") = true,
+          "(log_weights, weights) of a variational posterior (emfast._variational.Posterior.native()): the "
+          "E-step's log-weights (None unless log_weights) and weights_.");
     m.def("plan_memory", &plan_memory, py::arg("n_samples"), py::arg("n_features"), py::arg("n_components"),
           py::arg("covariance_type"), py::arg("out_columns") = 0, py::arg("itemsize") = 8,
           "Bytes a pass will allocate; MemoryError beyond the machine's memory, ValueError on 64-bit overflow.");
@@ -822,13 +1017,14 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "_vector_math",
         [](const std::string& fn, F64 x) {
-            if (fn != "exp" && fn != "log") fail("_vector_math: fn must be 'exp' or 'log'");
+            if (fn != "exp" && fn != "log" && fn != "digamma") fail("_vector_math: fn must be 'exp', 'log' or 'digamma'");
             if (x.ndim() != 1) fail("_vector_math: x must be 1-D");
             F64 out(x.shape(0));
-            kernels().vector_math(fn == "exp" ? 0 : 1, x.data(), x.shape(0), out.mutable_data());
+            kernels().vector_math(fn == "exp" ? 0 : fn == "log" ? 1 : 2, x.data(), x.shape(0), out.mutable_data());
             return out;
         },
-        py::arg("fn"), py::arg("x"), "The kernels' vectorised exp or log (log: positive normal x only), for tests.");
+        py::arg("fn"), py::arg("x"),
+        "The kernels' vectorised exp or log (log: positive normal x only), or their digamma, for tests.");
     m.def(
         "cpu_supports",
         [](const std::string& feature) {
