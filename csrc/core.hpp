@@ -182,6 +182,11 @@ void variational_e_step(bool process, int64_t K, int64_t D, const double* weight
                         const double* mean_precision, const double* dof, int64_t n_dof, double* log_weights,
                         double* weights);
 
+// Online EM's step on statistics (emfast._stats.Stats.recentred and blend):
+// the running statistics moved exactly onto the centres of `batch`, then
+// batch <- (1 - rho) running + rho batch for S0, S1, S2, loglik and weight.
+void blend_stats(const Stats& running, double rho, Stats& batch);
+
 // scikit-learn's KMeans(n_init=1) for init_params='kmeans' (csrc/kmeans.cpp).
 // Rows are centred on `shift` (the column means); centres are centred too.
 //

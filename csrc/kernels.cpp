@@ -26,7 +26,7 @@ void vector_math(int fn, const double* x, int64_t n, double* out) {
 const KernelTable table = {
     kKernelAbi, EMFAST_SIMD_NAME, sizeof(Stats), sizeof(Exec),
     em_pass, fixed_pass, score_pass, vector_math, kmeans_plusplus, kmeans_closest, kmeans_lloyd, m_step, precision_cholesky,
-    variational_m_step, variational_e_step, bp::run, bp::exact_bag_messages,
+    variational_m_step, variational_e_step, blend_stats, bp::run, bp::exact_bag_messages,
 };
 
 }  // namespace

@@ -41,6 +41,7 @@ struct KernelTable {
                                                const Exec&);
     void (*variational_e_step)(bool, int64_t, int64_t, const double*, const double*, const double*, const double*,
                                int64_t, double*, double*);
+    void (*blend_stats)(const Stats&, double, Stats&);
     bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&, const Exec&);
     void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, double*, const Exec&);
 };

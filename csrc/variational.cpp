@@ -1,6 +1,6 @@
 // The variational Gaussian mixture's algebra on sufficient statistics
 // (emfast._variational; the model is scikit-learn's BayesianGaussianMixture):
-// its M-step and the E-step's log-weights.
+// its M-step, the E-step's log-weights, and online EM's blend of statistics.
 // Small (K x D^2) work in float64, with the operations in the order of the
 // NumPy code they replaced (tests/test_variational_native.py keeps it as the
 // reference), so that the results agree with it to rounding.
@@ -255,6 +255,65 @@ void variational_e_step(bool process, int64_t K, int64_t D, const double* weight
         const double constant = (log_lambda - double(D) / mean_precision[k]) * 0.5;
         log_weights[k] = (log_weights[k] - 0.5 * double(D) * std::log(nu)) + constant;
     }
+}
+
+void blend_stats(const Stats& running, double rho, Stats& batch) {
+    const int64_t K = batch.K, D = batch.D;
+    // running, recentred exactly: with d = c' - c, S1' = S1 - S0 d and
+    // S2' = S2 - S1 d^T - d S1^T + S0 d d^T (its diagonal, trace or sum over components)
+    std::vector<double> d(static_cast<size_t>(K * D)), s0d(static_cast<size_t>(K * D)), s1(running.s1), s2(running.s2);
+    for (int64_t at = 0; at < K * D; ++at) {
+        d[size_t(at)] = batch.centers[size_t(at)] - running.centers[size_t(at)];
+        // as (S0 d) d: a component without weight moved across the float range keeps S2 = 0, not NaN
+        s0d[size_t(at)] = running.s0[size_t(at / D)] * d[size_t(at)];
+    }
+    switch (batch.cov) {
+        case Cov::Full:
+        case Cov::Tied: {
+            std::vector<double> sum(batch.cov == Cov::Tied ? size_t(D * D) : 0, 0.0);
+            for (int64_t k = 0; k < K; ++k) {
+                const double* s1k = running.s1.data() + k * D;
+                const double* dk = d.data() + k * D;
+                const double* s0dk = s0d.data() + k * D;
+                for (int64_t i = 0; i < D; ++i)
+                    for (int64_t j = 0; j < D; ++j) {
+                        const double delta = (s0dk[i] * dk[j] - s1k[i] * dk[j]) - s1k[j] * dk[i];
+                        if (batch.cov == Cov::Full)
+                            s2[size_t((k * D + i) * D + j)] += delta;
+                        else
+                            sum[size_t(i * D + j)] += delta;
+                    }
+            }
+            for (size_t at = 0; at < sum.size(); ++at) s2[at] += sum[at];
+            break;
+        }
+        case Cov::Diag:
+            for (int64_t at = 0; at < K * D; ++at)
+                s2[size_t(at)] = (s2[size_t(at)] - 2.0 * running.s1[size_t(at)] * d[size_t(at)]) +
+                                 s0d[size_t(at)] * d[size_t(at)];
+            break;
+        case Cov::Spherical:
+            for (int64_t k = 0; k < K; ++k) {
+                double cross = 0.0, square = 0.0;
+                for (int64_t i = 0; i < D; ++i) {
+                    cross += running.s1[size_t(k * D + i)] * d[size_t(k * D + i)];
+                    square += s0d[size_t(k * D + i)] * d[size_t(k * D + i)];
+                }
+                s2[size_t(k)] = (s2[size_t(k)] - 2.0 * cross) + square;
+            }
+            break;
+    }
+    for (int64_t at = 0; at < K * D; ++at) s1[size_t(at)] -= s0d[size_t(at)];
+    // then (1 - rho) running + rho batch
+    const double keep = 1.0 - rho;
+    auto mix = [&](const std::vector<double>& old, std::vector<double>& now) {
+        for (size_t at = 0; at < now.size(); ++at) now[at] = keep * old[at] + rho * now[at];
+    };
+    mix(running.s0, batch.s0);
+    mix(s1, batch.s1);
+    mix(s2, batch.s2);
+    batch.loglik = keep * running.loglik + rho * batch.loglik;
+    batch.weight = keep * running.weight + rho * batch.weight;
 }
 
 }  // namespace emfast

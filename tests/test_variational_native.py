@@ -1,22 +1,30 @@
-"""The variational M-step and E-step weights in C++ against their NumPy
-definitions (kept here as the reference: the code they replaced), and the
-kernels' digamma against SciPy's."""
+"""The variational M-step, E-step weights and online step in C++ against their
+NumPy definitions (kept here as the reference: the code they replaced), and
+the kernels' digamma against SciPy's."""
 
 import math
+import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
+from conftest import make_blobs
 from scipy.special import digamma
+from sklearn.exceptions import ConvergenceWarning
 
+from emfast import MiniBatchBayesianGaussianMixture, _variational
+from emfast._data import ArrayData
 from emfast._em import Repairs
 from emfast._native import core as default_core
 from emfast._native import supported_variants, using_variant
-from emfast._stats import Stats
+from emfast._stats import Params, Stats
 from emfast._variational import Posterior, Prior, VariationalParams
 from emfast._variational import posterior as native_posterior
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
+FITTED = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "mean_precision_",
+          "degrees_of_freedom_", "lower_bound_"]
 _EPS10 = 10 * np.finfo(np.float64).eps
 
 
@@ -123,6 +131,39 @@ def ref_e_step_params(post, kind, weights=None):
     return VariationalParams(weights, post.means, post.covariances, post.precisions_cholesky, log_weights=log_weights)
 
 
+class ReferenceSVI(MiniBatchBayesianGaussianMixture):
+    """MiniBatchBayesianGaussianMixture with the NumPy M-step, E-step weights and
+    step that the native ones replaced."""
+
+    def _start(self, X, sample_weight):
+        with mock.patch.object(_variational, "posterior", ref_posterior):  # VariationalEM.maximise's M-step
+            return super()._start(X, sample_weight)
+
+    def _step(self, X, sample_weight):
+        params = ref_e_step_params(self._posterior, self.weight_concentration_prior_type, self.weights_)
+        data = ArrayData(X, sample_weight, shift=params.shift(X.dtype))
+        raw = data.em_pass(params, self.covariance_type)
+        batch = raw.normalised()
+        stats, rho = self._blend(batch)
+        self._seen_weight += raw.weight * self._weight_scale
+        self._posterior, repairs = ref_posterior(self._model.prior, stats, self.reg_covar, self._model.scale,
+                                                 self._fixed_total() or self._seen_weight)
+        self._stats = stats
+        self._advance(batch.loglik, rho)
+        self.lower_bound_ = np.float64(self.lower_bound_)
+        self._publish(X.dtype)
+        return repairs
+
+    def _publish(self, dtype):
+        post = self._posterior
+        self.weight_concentration_ = post.weight_concentration
+        self.mean_precision_ = post.mean_precision
+        dof = post.degrees_of_freedom
+        self.degrees_of_freedom_ = np.float64(dof) if self.covariance_type == "tied" else dof
+        weights = ref_weights(post, self.weight_concentration_prior_type)
+        self._store_parameters(Params(weights, post.means, post.covariances, post.precisions_cholesky), np.float64)
+
+
 # ---------------------------------------------------------------- comparisons
 
 
@@ -133,6 +174,78 @@ def assert_rel(actual, expected, rtol=1e-12, what=""):
     assert actual.shape == expected.shape, what
     floor = rtol * np.max(np.abs(expected)) if expected.size else 0.0
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=floor, err_msg=what)
+
+
+def assert_same_fit(ours, ref, rtol=1e-12):
+    for name in FITTED:
+        assert_rel(getattr(ours, name), getattr(ref, name), rtol, name)
+    wc, wr = ours.weight_concentration_, ref.weight_concentration_
+    assert isinstance(wc, tuple) == isinstance(wr, tuple)
+    for a, b in zip(wc if isinstance(wc, tuple) else [wc], wr if isinstance(wr, tuple) else [wr]):
+        assert_rel(a, b, rtol, "weight_concentration_")
+    assert ours.n_steps_ == ref.n_steps_
+    for name in ("lower_bound_", "degrees_of_freedom_"):
+        assert type(getattr(ours, name)) is type(getattr(ref, name)), name
+    for name in FITTED[:-1]:
+        assert getattr(ours, name).dtype == getattr(ref, name).dtype, name
+
+
+def stream(dtype, sample_weight, seed=3):
+    X = make_blobs(2400, 3, 3, seed=seed, spread=4.0, anisotropic=True).astype(dtype)
+    w = np.random.RandomState(seed).uniform(0.0, 3.0, len(X)) if sample_weight else None
+    return X, w
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sample_weight", [False, True])
+def test_partial_fit_matches_the_numpy_steps(cov, prior_type, dtype, sample_weight):
+    """Two passes of 150-row mini-batches (32 steps), with more components than clusters
+    (near-empty ones: small digamma arguments, sticks of almost no weight)."""
+    X, w = stream(dtype, sample_weight)
+    kw = dict(n_components=6, covariance_type=cov, weight_concentration_prior_type=prior_type, random_state=0)
+    ours, ref = MiniBatchBayesianGaussianMixture(**kw), ReferenceSVI(**kw)
+    for _ in range(2):
+        for start in range(0, len(X), 150):
+            part = slice(start, start + 150)
+            for est in (ours, ref):
+                est.partial_fit(X[part], sample_weight=None if w is None else w[part])
+    assert_same_fit(ours, ref)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_float32_steps_that_overflow_are_made_in_float64_as_before(cov):
+    """float32 rows whose squared deviations overflow float32: the first mini-batch and
+    later ones are refitted in float64, as the NumPy steps did."""
+    X, _ = stream(np.float64, False, seed=5)
+    X32 = (X * 1e20).astype(np.float32)
+    kw = dict(n_components=3, covariance_type=cov, random_state=0)
+    ours, ref = MiniBatchBayesianGaussianMixture(**kw), ReferenceSVI(**kw)
+    for start in range(0, 1200, 200):
+        ours.partial_fit(X32[start : start + 200])
+        ref.partial_fit(X32[start : start + 200])
+    assert_same_fit(ours, ref)
+    assert ours.means_.dtype == np.float64
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_fit_and_total_samples_match_the_numpy_steps(cov):
+    """fit (priors and total weight from all of X) and a given total_samples."""
+    X, w = stream(np.float64, True, seed=4)
+    kw = dict(n_components=4, covariance_type=cov, batch_size=300, max_iter=3, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MiniBatchBayesianGaussianMixture(**kw).fit(X, sample_weight=w)
+        ref = ReferenceSVI(**kw).fit(X, sample_weight=w)
+    assert_same_fit(ours, ref)
+    assert ours.lower_bounds_ == pytest.approx(ref.lower_bounds_, rel=1e-12)
+    kw = dict(n_components=5, covariance_type=cov, total_samples=1e5, learning_decay=0.9, random_state=2)
+    ours, ref = MiniBatchBayesianGaussianMixture(**kw), ReferenceSVI(**kw)
+    for start in range(0, len(X), 400):
+        ours.partial_fit(X[start : start + 400])
+        ref.partial_fit(X[start : start + 400])
+    assert_same_fit(ours, ref)
 
 
 # ---------------------------------------------------------------- the pieces

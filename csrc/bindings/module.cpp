@@ -187,31 +187,37 @@ void set_dofs(ParamArrays& a, const py::object& dofs) {
 }
 
 // emfast._stats.nearest_zero's reduction: the shift of a pass, per column the entry
-// of smallest magnitude (one pass over the rows; NumPy's needs four over small arrays).
-F64 nearest_zero(const F64& points) {
-    if (points.ndim() != 2 || points.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
-    const py::ssize_t n = points.shape(0), d = points.shape(1);
-    std::vector<double> best(d, std::numeric_limits<double>::infinity());
-    std::vector<char> positive(d, 0), nan(d, 0);
-    const double* p = points.data();
-    for (py::ssize_t i = 0; i < n; ++i) {
+// of smallest magnitude (one pass over the rows; NumPy's needs four over small
+// arrays), over the n rows of d values at p whose `use` is true (all, if use is null).
+std::vector<double> nearest_zero_of(const double* p, int64_t n, int64_t d, const std::vector<bool>* use = nullptr) {
+    std::vector<double> best(size_t(d), std::numeric_limits<double>::infinity());
+    std::vector<char> positive(size_t(d), 0), nan(size_t(d), 0);
+    for (int64_t i = 0; i < n; ++i) {
+        if (use && !(*use)[size_t(i)]) continue;
         const double* row = p + i * d;
-        for (py::ssize_t j = 0; j < d; ++j) {
+        for (int64_t j = 0; j < d; ++j) {
             const double x = row[j], a = std::fabs(x);
             if (std::isnan(x)) {
-                nan[j] = 1;
-            } else if (a < best[j]) {
-                best[j] = a;
-                positive[j] = x == a;
-            } else if (a == best[j] && x == a) {
-                positive[j] = 1;
+                nan[size_t(j)] = 1;
+            } else if (a < best[size_t(j)]) {
+                best[size_t(j)] = a;
+                positive[size_t(j)] = x == a;
+            } else if (a == best[size_t(j)] && x == a) {
+                positive[size_t(j)] = 1;
             }
         }
     }
-    F64 out(d);
-    double* o = out.mutable_data();
-    for (py::ssize_t j = 0; j < d; ++j)
-        o[j] = nan[j] ? std::numeric_limits<double>::quiet_NaN() : positive[j] ? best[j] : -best[j];
+    for (int64_t j = 0; j < d; ++j)
+        best[size_t(j)] = nan[size_t(j)] ? std::numeric_limits<double>::quiet_NaN()
+                          : positive[size_t(j)] ? best[size_t(j)] : -best[size_t(j)];
+    return best;
+}
+
+F64 nearest_zero(const F64& points) {
+    if (points.ndim() != 2 || points.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
+    const std::vector<double> best = nearest_zero_of(points.data(), points.shape(0), points.shape(1));
+    F64 out(points.shape(1));
+    std::copy(best.begin(), best.end(), out.mutable_data());
     return out;
 }
 
@@ -839,6 +845,35 @@ void e_step_of(const PosteriorArgs& a, bool process, int64_t D, double* log_weig
                                  a.mean_precision.data(), a.dof.data(), a.dof.size(), log_weights, weights);
 }
 
+// The weights_ of a posterior the M-step made.
+F64 weights_of(const emfast::VariationalPosterior& p, bool process, int64_t K, int64_t D) {
+    F64 weights(K);
+    kernels().variational_e_step(process, K, D, p.weight_a.data(), process ? p.weight_b.data() : nullptr,
+                                 p.mean_precision.data(), p.dof.data(), int64_t(p.dof.size()), nullptr,
+                                 weights.mutable_data());
+    return weights;
+}
+
+// precisions_ from precisions_cholesky_: P P^T (full, tied), P^2 (diag, spherical).
+std::vector<double> precisions_of(Cov cov, int64_t K, int64_t D, const std::vector<double>& pc) {
+    std::vector<double> out(pc.size());
+    if (cov == Cov::Diag || cov == Cov::Spherical) {
+        for (size_t at = 0; at < pc.size(); ++at) out[at] = pc[at] * pc[at];
+        return out;
+    }
+    for (int64_t k = 0; k < (cov == Cov::Full ? K : 1); ++k) {
+        const double* p = pc.data() + k * D * D;  // upper triangular
+        double* o = out.data() + k * D * D;
+        for (int64_t i = 0; i < D; ++i)
+            for (int64_t j = 0; j <= i; ++j) {
+                double v = 0.0;
+                for (int64_t l = i; l < D; ++l) v += p[i * D + l] * p[j * D + l];
+                o[i * D + j] = o[j * D + i] = v;
+            }
+    }
+    return out;
+}
+
 [[noreturn]] void non_finite_covariances() {
     fail("Fitting produced non-finite covariances: the data's values (or sample weights) are too large or too "
          "small to be represented in floating point. Rescale X (for example with "
@@ -910,6 +945,125 @@ py::tuple variational_e_step(const std::string& prior_type, const py::tuple& pos
     F64 logs(log_weights ? a.K : 0), weights(a.K);
     e_step_of(a, process, n_features, log_weights ? logs.mutable_data() : nullptr, weights.mutable_data());
     return py::make_tuple(log_weights ? py::object(logs) : py::object(py::none()), weights);
+}
+
+// x rounded to float32's precision (as NumPy casts it: beyond float32's range,
+// inf past the halfway point to 2^128, which C++'s cast leaves undefined).
+double round_to_float32(double x) {
+    const double top = double(std::numeric_limits<float>::max());
+    const double halfway = top + std::ldexp(1.0, 103);  // (FLT_MAX + 2^128) / 2: ties go to 2^128, even
+    if (std::fabs(x) <= top) return double(float(x));
+    if (std::isnan(x)) return x;
+    return std::fabs(x) < halfway ? std::copysign(top, x) : std::copysign(HUGE_VAL, x);
+}
+
+// One step of stochastic variational inference (MiniBatchBayesianGaussianMixture._step)
+// in one call: the E-step pass over the mini-batch X under `posterior` (centred
+// on a shift from the means of the components of positive weight, rounded to X's
+// dtype), its statistics per unit of sample weight blended into the running ones
+// (`running`: (s0, s1, s2, centers, loglik, weight), or None for the first step) with
+// step size rho, and the M-step of the blend standing for `counts` samples' each
+// (None: the weight seen so far, seen_weight + this mini-batch's times weight_scale).
+// Returns {"finite": False} where the pass's statistics are not finite (nothing
+// else is computed), else the new running statistics, posterior (as
+// variational_m_step's), its weights_ and precisions_, the mini-batch's mean
+// log-likelihood and the weight seen.
+py::dict svi_step(const Array& X, const py::object& sample_weight, const std::string& cov, const py::tuple& prior,
+                  const py::tuple& posterior, const py::object& running, double rho, const py::object& counts,
+                  double seen_weight, double weight_scale, double reg_covar, double scale, int n_threads) {
+    const emfast::Data data = as_data(X);
+    const int64_t D = data.d;
+    F64 wkeep;
+    const double* w = as_weights(sample_weight, data.n, wkeep);
+    const Cov c = emfast::parse_cov(cov);
+    const PriorArgs pr = as_prior(prior, c, D);
+    const PosteriorArgs post = as_posterior(posterior, pr.p.process, D);
+    const int64_t K = post.K;
+    if ((c == Cov::Tied) != (post.dof.ndim() == 0)) fail("degrees_of_freedom must be one number for tied only");
+    if (!(rho >= 0.0 && rho <= 1.0)) fail("rho must be in [0, 1]");
+    if (!(seen_weight >= 0.0) || !std::isfinite(seen_weight)) fail("seen_weight must be finite and non-negative");
+    if (!(weight_scale > 0.0) || !std::isfinite(weight_scale)) fail("weight_scale must be finite and positive");
+    const bool count_seen = counts.is_none();
+    const double fixed_counts = count_seen ? 1.0 : as_number(counts, "counts");
+    check_m_step_numbers(reg_covar, scale, fixed_counts);
+    // the pass, and the running statistics' copy, their blend and the posterior (a
+    // few times the M-step's memory)
+    check_call(Call::Statistics, data.n, D, K, c, item_of(data), n_threads,
+               checked_mul(3, emfast_py::call_bytes(Call::MStep, 0, D, K, c, 8, 1), "M-step"));
+    emfast::Stats old(c, K, D);
+    const bool blend = !running.is_none();
+    if (blend) {
+        if (!py::isinstance<py::tuple>(running)) throw py::type_error("running must be a tuple or None");
+        const py::tuple r = running.cast<py::tuple>();
+        if (r.size() != 6) fail("running must be (s0, s1, s2, centers, loglik, weight) or None");
+        const F64 s0 = as_array(r[0], "s0"), s1 = as_array(r[1], "s1"), s2 = as_array(r[2], "s2"),
+                  centers = as_array(r[3], "centers");
+        check_shape(s0, {K}, "s0");
+        check_shape(s1, {K, D}, "s1");
+        check_cov_shape(s2, c, K, D, "s2");
+        check_shape(centers, {K, D}, "centers");
+        old.s0.assign(s0.data(), s0.data() + K);
+        old.s1.assign(s1.data(), s1.data() + K * D);
+        old.s2.assign(s2.data(), s2.data() + s2.size());
+        old.centers.assign(centers.data(), centers.data() + K * D);
+        old.loglik = as_number(r[4], "loglik");
+        old.weight = as_number(r[5], "weight");
+    }
+
+    // the E-step's parameters, checked as em_pass checks them
+    F64 log_weights(K);
+    std::vector<double> weights(static_cast<size_t>(K));
+    e_step_of(post, pr.p.process, D, log_weights.mutable_data(), weights.data());
+    const ParamArrays pa = as_params(log_weights, post.means, post.prec_chol, cov, D);
+    std::vector<bool> positive(static_cast<size_t>(K));
+    bool any = false;
+    for (int64_t k = 0; k < K; ++k) {
+        positive[size_t(k)] = weights[size_t(k)] > 0.0;
+        any = any || positive[size_t(k)];
+    }
+    F64 shift(D);
+    {
+        std::vector<double> s = nearest_zero_of(post.means.data(), K, D, any ? &positive : nullptr);
+        if (data.is_float)
+            for (double& v : s) v = round_to_float32(v);
+        std::copy(s.begin(), s.end(), shift.mutable_data());
+    }
+    check_finite(shift, "shift");
+
+    emfast::Stats st;
+    emfast::VariationalPosterior p;
+    bool finite = true;
+    double mean_loglik = 0.0, used_counts = fixed_counts;
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] {
+        kernels().em_pass(data, w, pa.p, shift.data(), ex, 0, false, emfast::Groups{}, st);
+        if (!(finite = stats_finite(st))) return;
+        const double total = st.weight;  // per unit of sample weight
+        for (auto* v : {&st.s0, &st.s1, &st.s2})
+            for (double& x : *v) x /= total;
+        mean_loglik = st.loglik /= total;
+        st.weight /= total;
+        seen_weight += total * weight_scale;
+        if (count_seen) used_counts = seen_weight;
+        if (blend) kernels().blend_stats(old, rho, st);
+        p = m_step_checked(pr.p, st, reg_covar, scale, used_counts, ex);
+    });
+    py::dict d;
+    d["finite"] = finite;
+    if (!finite) return d;
+    if (!p.finite_covariances) non_finite_covariances();
+    d["s0"] = to_numpy(st.s0, {K});
+    d["s1"] = to_numpy(st.s1, {K, D});
+    d["s2"] = to_numpy(st.s2, cov_shape(c, K, D));
+    d["centers"] = to_numpy(st.centers, {K, D});
+    d["stats_loglik"] = st.loglik;
+    d["stats_weight"] = st.weight;
+    posterior_to_dict(p, c, K, D, d);
+    d["weights"] = weights_of(p, pr.p.process, K, D);
+    d["precisions"] = to_numpy(precisions_of(c, K, D, p.prec_chol), cov_shape(c, K, D));
+    d["loglik"] = mean_loglik;
+    d["seen_weight"] = seen_weight;
+    return d;
 }
 
 // What a scoring or statistics pass over (n_samples, n_features) with
@@ -1010,6 +1164,11 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_features"), py::arg("log_weights") = true,
           "(log_weights, weights) of a variational posterior (emfast._variational.Posterior.native()): the "
           "E-step's log-weights (None unless log_weights) and weights_.");
+    m.def("svi_step", &svi_step, py::arg("X"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("prior"),
+          py::arg("posterior"), py::arg("running"), py::arg("rho"), py::arg("counts"), py::arg("seen_weight"),
+          py::arg("weight_scale"), py::arg("reg_covar"), py::arg("scale"), py::arg("n_threads") = 0,
+          "One step of stochastic variational inference: the E-step pass over a mini-batch, the blend of its "
+          "statistics into the running ones and the variational M-step.");
     m.def("plan_memory", &plan_memory, py::arg("n_samples"), py::arg("n_features"), py::arg("n_components"),
           py::arg("covariance_type"), py::arg("out_columns") = 0, py::arg("itemsize") = 8,
           "Bytes a pass will allocate; MemoryError beyond the machine's memory, ValueError on 64-bit overflow.");
