@@ -358,6 +358,29 @@ def test_svi_step_reports_statistics_that_are_not_finite(core):
     assert svi_step(core, X=X) == {"finite": False}
 
 
+def test_variational_bindings_read_misaligned_arrays(core):
+    """Arrays at any address (views into byte buffers) give what aligned ones give."""
+
+    def moved(a):
+        out = misaligned(np.shape(a))
+        out[...] = a
+        return out
+
+    prior, posterior, running = variational_args("diag")
+    d = core.variational_m_step(*running[:4], "diag", prior, 1e-6, 1.0, 1.0)
+    odd = core.variational_m_step(*[moved(a) for a in running[:4]], "diag", prior[:3] + (moved(prior[3]),) +
+                                  prior[4:], 1e-6, 1.0, 1.0)
+    for key in ("means", "covariances", "precisions_cholesky"):
+        np.testing.assert_array_equal(odd[key], d[key])
+    posterior = posterior[:3] + (np.arange(6.0).reshape(2, 3),) + posterior[4:]
+    step = svi_step(core, cov="diag", posterior=posterior, running=running)
+    odd = svi_step(core, cov="diag", posterior=tuple(a if a is None or np.ndim(a) == 0 else moved(a) for a in posterior),
+                   running=tuple(moved(a) if np.ndim(a) else a for a in running))
+    for key in ("means", "s2", "weights"):
+        np.testing.assert_array_equal(odd[key], step[key])
+    np.testing.assert_array_equal(core.nearest_zero(moved(np.arange(6.0).reshape(2, 3) - 2)), [1.0, -1.0, 0.0])
+
+
 def test_variational_m_step_checks_its_arguments(core):
     prior, _, (s0, s1, s2, centers, _, _) = variational_args()
     cases = [

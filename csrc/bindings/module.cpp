@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,16 @@ int float_size(const py::dtype& dt) {
 }
 
 int64_t item_of(const emfast::Data& d) { return d.is_float ? 4 : 8; }
+
+// An F64 whose doubles may be read as such: NumPy's C-contiguous float64 may
+// start at any address (a view into a byte buffer), where a double load is
+// undefined; such an array is copied.
+F64 aligned(const F64& a) {
+    if (reinterpret_cast<uintptr_t>(a.data()) % alignof(double) == 0) return a;
+    F64 copy(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+    std::memcpy(copy.mutable_data(), a.data(), size_t(a.nbytes()));
+    return copy;
+}
 
 // ---------------------------------------------------------------- values
 
@@ -213,8 +224,9 @@ std::vector<double> nearest_zero_of(const double* p, int64_t n, int64_t d, const
     return best;
 }
 
-F64 nearest_zero(const F64& points) {
-    if (points.ndim() != 2 || points.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
+F64 nearest_zero(const F64& given) {
+    if (given.ndim() != 2 || given.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
+    const F64 points = aligned(given);
     const std::vector<double> best = nearest_zero_of(points.data(), points.shape(0), points.shape(1));
     F64 out(points.shape(1));
     std::copy(best.begin(), best.end(), out.mutable_data());
@@ -276,8 +288,9 @@ py::object choice_sweep_checked(const py::object& sample_weight, int64_t n, doub
 // The mean over the columns of a 2-D float64 array of their variances (two
 // passes: the column means, then the squared deviations from them): the unit of
 // the jitter (emfast._data.ArrayData.scale), NaN for no rows.
-double mean_column_variance(const F64& rows) {
-    if (rows.ndim() != 2 || rows.shape(1) < 1) fail("mean_column_variance: rows must be 2-D with a column");
+double mean_column_variance(const F64& given) {
+    if (given.ndim() != 2 || given.shape(1) < 1) fail("mean_column_variance: rows must be 2-D with a column");
+    const F64 rows = aligned(given);
     const py::ssize_t n = rows.shape(0), d = rows.shape(1);
     if (n == 0) return std::numeric_limits<double>::quiet_NaN();
     std::vector<double> mean(d, 0.0), var(d, 0.0);
@@ -746,7 +759,7 @@ double as_number(const py::handle& o, const char* name) {
 F64 as_array(const py::handle& o, const char* name) {
     F64 a = F64::ensure(o);
     if (!a) fail(std::string(name) + " must be a float64 array");
-    return a;
+    return aligned(a);
 }
 
 void check_cov_shape(const F64& a, Cov cov, int64_t K, int64_t D, const char* name) {
@@ -909,8 +922,11 @@ void check_m_step_numbers(double reg_covar, double scale, double counts) {
 // statistics may hold non-finite values (the data's are beyond float64): the
 // arithmetic is IEEE's, and a posterior without finite covariances is the
 // ValueError that says so.
-py::dict variational_m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers, const std::string& cov,
-                            const py::tuple& prior, double reg_covar, double scale, double counts) {
+py::dict variational_m_step(const py::object& s0_, const py::object& s1_, const py::object& s2_,
+                            const py::object& centers_, const std::string& cov, const py::tuple& prior,
+                            double reg_covar, double scale, double counts) {
+    const F64 s0 = as_array(s0_, "s0"), s1 = as_array(s1_, "s1"), s2 = as_array(s2_, "s2"),
+              centers = as_array(centers_, "centers");
     emfast::Stats st;
     st.cov = emfast::parse_cov(cov);
     if (s1.ndim() != 2 || s1.shape(0) < 1 || s1.shape(1) < 1) fail("s1 must have shape (n_components, n_features)");
