@@ -144,6 +144,49 @@ struct MStepResult {
 MStepResult m_step(const Stats& st, const double* centers, double reg_covar, double empty_threshold,
                    double scale, const Exec& ex);
 
+// The variational Gaussian mixture (scikit-learn's BayesianGaussianMixture;
+// csrc/variational.cpp), float64 throughout. Its priors, as the *_prior_
+// attributes hold them:
+struct VariationalPrior {
+    bool process = true;  // a Dirichlet process (stick-breaking) prior on the weights, else a Dirichlet
+    double weight_concentration = 0.0, mean_precision = 0.0, degrees_of_freedom = 0.0;
+    const double* mean = nullptr;        // D
+    const double* covariance = nullptr;  // D x D (full, tied), D (diag), 1 (spherical)
+};
+
+// The posterior, laid out as the fitted attributes: weight_concentration_ is
+// weight_a (Dirichlet), or the sticks' Beta parameters (weight_a, weight_b).
+struct VariationalPosterior {
+    std::vector<double> weight_a, weight_b;  // K each; weight_b empty for a Dirichlet
+    std::vector<double> mean_precision;      // K
+    std::vector<double> means;               // K x D
+    std::vector<double> dof;                 // K, one for tied
+    std::vector<double> covariances, prec_chol;
+    double jitter = 0.0;         // the largest added to a covariance's diagonal
+    bool finite_covariances = true;  // false: no factors (the data's values are beyond float64)
+};
+
+// scikit-learn's _m_step on statistics that stand for `counts` samples' each
+// (the posterior is computed in units of counts, where nothing overflows that
+// the result does not), with the precision factors as precision_cholesky makes them.
+VariationalPosterior variational_m_step(const VariationalPrior& prior, const Stats& st, double reg_covar, double scale,
+                                        double counts, const Exec& ex);
+
+// What the E-step needs of a posterior (K components of D features): the
+// log-weights that scikit-learn's _estimate_weighted_log_prob adds to the
+// Gaussian log-densities of the means and expected precisions,
+//   E[log pi_k] - D/2 log nu_k + 1/2 (sum_i digamma((nu_k - i) / 2) + D log 2 - D / beta_k),
+// and its weights_ (the expected weights); either output may be null (not
+// computed). dof holds nu: K values, or one for tied (n_dof = 1).
+void variational_e_step(bool process, int64_t K, int64_t D, const double* weight_a, const double* weight_b,
+                        const double* mean_precision, const double* dof, int64_t n_dof, double* log_weights,
+                        double* weights);
+
+// Online EM's step on statistics (emfast._stats.Stats.recentred and blend):
+// the running statistics moved exactly onto the centres of `batch`, then
+// batch <- (1 - rho) running + rho batch for S0, S1, S2, loglik and weight.
+void blend_stats(const Stats& running, double rho, Stats& batch);
+
 // scikit-learn's KMeans(n_init=1) for init_params='kmeans' (csrc/kmeans.cpp).
 // Rows are centred on `shift` (the column means); centres are centred too.
 //

@@ -2,12 +2,17 @@
 #include "kernels.hpp"
 
 #include "simd.hpp"
+#include "special.hpp"
 
 namespace emfast {
 
 namespace {
 
 void vector_math(int fn, const double* x, int64_t n, double* out) {
+    if (fn == 2) {
+        for (int64_t i = 0; i < n; ++i) out[i] = digamma(x[i]);
+        return;
+    }
     using V = vdouble;
     constexpr int64_t W = Simd<double>::W;
     for (int64_t i = 0; i < n; i += W) {  // W at a time, the tail padded with 1
@@ -20,7 +25,8 @@ void vector_math(int fn, const double* x, int64_t n, double* out) {
 
 const KernelTable table = {
     kKernelAbi, EMFAST_SIMD_NAME, sizeof(Stats), sizeof(Exec),
-    em_pass, fixed_pass, score_pass, vector_math, kmeans_plusplus, kmeans_closest, kmeans_lloyd, m_step, precision_cholesky, bp::run, bp::exact_bag_messages,
+    em_pass, fixed_pass, score_pass, vector_math, kmeans_plusplus, kmeans_closest, kmeans_lloyd, m_step, precision_cholesky,
+    variational_m_step, variational_e_step, blend_stats, bp::run, bp::exact_bag_messages,
 };
 
 }  // namespace

@@ -15,7 +15,7 @@
 namespace emfast {
 
 // Bumped whenever the table or the types it passes change.
-constexpr int kKernelAbi = 9;
+constexpr int kKernelAbi = 10;
 
 struct KernelTable {
     int abi;
@@ -26,7 +26,8 @@ struct KernelTable {
     void (*fixed_pass)(const Data&, const double*, const Resp&, Cov, int64_t, const double*, const double*,
                        const Exec&, Stats&);
     void (*score_pass)(const Data&, const Params&, const double*, Score, void*, const Exec&);
-    // The kernels' vectorised exp (fn = 0) or log (fn = 1) of n doubles, for tests.
+    // The kernels' vectorised exp (fn = 0) or log (fn = 1), or their digamma
+    // (fn = 2), of n doubles, for tests.
     void (*vector_math)(int fn, const double* x, int64_t n, double* out);
     void (*kmeans_plusplus)(const Data&, const double*, const double*, int64_t, int64_t, int64_t, const double*,
                             const Exec&, int64_t*);
@@ -36,6 +37,11 @@ struct KernelTable {
                          LloydState&);
     MStepResult (*m_step)(const Stats&, const double*, double, double, double, const Exec&);
     void (*precision_cholesky)(Cov, int64_t, int64_t, double*, double*, double, double*, const Exec&);
+    VariationalPosterior (*variational_m_step)(const VariationalPrior&, const Stats&, double, double, double,
+                                               const Exec&);
+    void (*variational_e_step)(bool, int64_t, int64_t, const double*, const double*, const double*, const double*,
+                               int64_t, double*, double*);
+    void (*blend_stats)(const Stats&, double, Stats&);
     bp::Result (*bp_run)(const bp::Graph&, const bp::Bags&, const bp::Options&, const Exec&);
     void (*bp_exact_bag_messages)(const bp::Bags&, int64_t, double, const double*, double*, double*, const Exec&);
 };

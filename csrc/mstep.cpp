@@ -32,10 +32,16 @@ inline double dot(const double* a, const double* b, int64_t n) {
 // and Stability of Numerical Algorithms, Thm 10.3), whatever the earlier
 // pivots: a rank-deficient scatter plus reg_covar, which LAPACK factors and
 // scikit-learn fits, is accepted here too (not repaired).
+// Columns of factors this wide poll for an interruption (each is D^2 / 2
+// multiply-adds or more); a narrower matrix is too quick for a poll per column
+// (reading the clock cost more than a 10 x 10 factorisation): the caller polls
+// once per matrix.
+constexpr int64_t kPollWidth = 64;
+
 bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
     const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
     for (int64_t j = 0; j < D; ++j) {
-        if (intr.check()) throw Interrupted();
+        if (D >= kPollWidth && intr.check()) throw Interrupted();
         for (int64_t i = j; i < D; ++i) {
             const double s = a[i * D + j] - dot(l + i * D, l + j * D, j);
             if (i == j) {
@@ -54,7 +60,7 @@ bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
 void inverse_transpose(const double* l, int64_t D, double* p, Interruption& intr) {
     // column c of L^-1 by forward substitution, stored as row c of P
     for (int64_t c = 0; c < D; ++c) {
-        if (intr.check()) throw Interrupted();
+        if (D >= kPollWidth && intr.check()) throw Interrupted();
         double* row = p + c * D;
         for (int64_t i = 0; i < c; ++i) row[i] = 0.0;
         for (int64_t i = c; i < D; ++i) {
@@ -65,6 +71,7 @@ void inverse_transpose(const double* l, int64_t D, double* p, Interruption& intr
 
 // Precision factor of one full matrix, with the smallest jitter that works.
 double full_precision(double* cov, int64_t D, double* prec, double scale, Interruption& intr) {
+    if (intr.check()) throw Interrupted();
     std::vector<double> l(static_cast<size_t>(D * D));
     double jitter = 0.0;
     if (!cholesky(cov, D, l.data(), intr)) {

@@ -116,11 +116,14 @@ def store_in_namespace(estimator, xp, device):
 
 
 def restore_numpy(estimator):
-    """The fitted attributes back in NumPy (a refit, a warm start, runs on them)."""
+    """The fitted attributes back in NumPy (a refit, a warm start, runs on them).
+    NumPy attributes (all of them, but after a fit under dispatch) are left as
+    they are: every partial_fit step comes through here."""
+    state = vars(estimator)
     for name in FITTED_ARRAYS:
-        if hasattr(estimator, name):
-            setattr(estimator, name, numpy_attribute(getattr(estimator, name)))
-    if _is_foreign(getattr(estimator, "lower_bound_", None)):
+        if _is_foreign(state.get(name)):
+            setattr(estimator, name, numpy_attribute(state[name]))
+    if _is_foreign(state.get("lower_bound_")):
         estimator.lower_bound_ = to_numpy(estimator.lower_bound_)[()]
         estimator.lower_bounds_ = [to_numpy(b)[()] for b in getattr(estimator, "lower_bounds_", [])]
 

@@ -241,11 +241,17 @@ class OnlineMixture(GaussianMixtureBase):
             self._publish(X.dtype)
         return repairs
 
+    def _rho(self):
+        """The step size rho_t of the next step (1 for the first: nothing to blend with)."""
+        if self._stats is None:
+            return 1.0
+        return (self.learning_offset + self.n_steps_ + 1) ** -self.learning_decay
+
     def _blend(self, batch):
         """(running statistics blended with the next mini-batch's, step size rho_t)."""
+        rho = self._rho()
         if self._stats is None:
-            return batch, 1.0
-        rho = (self.learning_offset + self.n_steps_ + 1) ** -self.learning_decay
+            return batch, rho
         return self._stats.recentred(batch.centers).blend(batch, rho), rho
 
     def _advance(self, batch_bound, rho):

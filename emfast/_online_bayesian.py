@@ -11,9 +11,12 @@ parameters lambda (t counted from 1):
 The Dirichlet (or stick-breaking Beta) and Gaussian-Wishart natural parameters
 are affine in the statistics (sum r, sum r x, sum r x x^T), so the step is the
 running statistics of online EM, s = (1 - rho) s + rho s_bar (re-centred
-exactly, emfast._stats), and lambda = prior + N s is scikit-learn's variational
-M-step of N s (emfast._variational). The E-step on the mini-batch is the one
-fused pass, as in BayesianGaussianMixture.
+exactly, as emfast._stats.Stats.recentred does), and lambda = prior + N s is
+scikit-learn's variational M-step of N s (emfast._variational). The E-step on
+the mini-batch is the one fused pass, as in BayesianGaussianMixture. A step is
+one native call (emfast._core.svi_step: the pass, the blend, the M-step and the
+next fitted attributes), as its Python cost on K x D arrays would exceed the
+pass's on a mini-batch of a few thousand rows.
 """
 
 from numbers import Integral, Real
@@ -23,11 +26,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from ._bayesian_mixture import BayesianMixtureBase
-from ._data import ArrayData, Float32Overflow
+from ._data import ArrayData, Float32Overflow, finite_stats
+from ._em import Repairs
 from ._init import initial_stats
 from ._minibatch import OnlineMixture
+from ._native import core
+from ._stats import Stats
 from ._validation import check_n_samples
-from ._variational import VariationalEM
+from ._variational import Posterior, VariationalEM
 
 
 class MiniBatchBayesianGaussianMixture(BayesianMixtureBase, OnlineMixture):
@@ -308,10 +314,11 @@ class MiniBatchBayesianGaussianMixture(BayesianMixtureBase, OnlineMixture):
             self._fit_prior = self._prior(data.astype(np.float64))
         self._fit_total = data.total_weight() * data.weight_scale
 
-    def _total(self):
+    def _fixed_total(self):
+        """The number of samples the posterior stands for, or None: the weight seen so far."""
         if self.total_samples is not None:
             return float(self.total_samples)
-        return self.__dict__.get("_fit_total") or self._seen_weight
+        return self.__dict__.get("_fit_total") or None
 
     def _start(self, X, sample_weight):
         """The posterior BayesianGaussianMixture initialises on the first mini-batch."""
@@ -339,20 +346,40 @@ class MiniBatchBayesianGaussianMixture(BayesianMixtureBase, OnlineMixture):
         return repairs
 
     def _step(self, X, sample_weight):
-        """One natural-gradient step from the mini-batch X (validated); returns the repairs."""
-        params = self._posterior.e_step_params(self.weight_concentration_prior_type, self.weights_)
-        # the model's mean is a point near the data: no pass over the batch for one
-        data = ArrayData(X, sample_weight, shift=params.shift(X.dtype))
-        raw = data.em_pass(params, self.covariance_type)
-        batch = raw.normalised()
-        stats, rho = self._blend(batch)
-        self._seen_weight += raw.weight * self._weight_scale
-        self._posterior, repairs = self._model.maximise(stats, counts=self._total())
-        self._stats = stats
-        self._advance(batch.loglik, rho)
+        """One natural-gradient step from the mini-batch X (validated); returns the repairs.
+
+        One native call (emfast._core.svi_step) makes the E-step pass under the
+        current posterior, blends its statistics per unit of weight into the
+        running ones and makes the M-step; here the results are only stored.
+        """
+        cov = self.covariance_type
+        rho = self._rho()
+        running = self._stats
+        if running is not None:
+            running = (running.s0, running.s1, running.s2, running.centers, running.loglik, running.weight)
+        model = self._model
+        out = core.svi_step(X, sample_weight, cov, model.prior.native(), self._posterior.native(), running, rho,
+                            self._fixed_total(), self._seen_weight, self._weight_scale, float(self.reg_covar),
+                            model.scale)
+        if not out["finite"]:
+            finite_stats(None, X.dtype, finite=False)  # Float32Overflow, or the overflow's ValueError
+        self._stats = Stats(cov, out["s0"], out["s1"], out["s2"], out["centers"], out["stats_loglik"],
+                            out["stats_weight"])
+        self._seen_weight = out["seen_weight"]
+        self._posterior = post = Posterior.from_native(out)
+        self._advance(out["loglik"], rho)
         self.lower_bound_ = np.float64(self.lower_bound_)
-        self._publish(X.dtype)
-        return repairs
+        # the fitted attributes, as _set_posterior stores them: the arrays the step made
+        # (the Gaussian ones copied, the posterior keeps its own)
+        self.weight_concentration_ = post.weight_concentration
+        self.mean_precision_ = post.mean_precision
+        self.degrees_of_freedom_ = post.degrees_of_freedom
+        self.weights_ = out["weights"]
+        self.means_ = post.means.copy()
+        self.covariances_ = post.covariances.copy()
+        self.precisions_cholesky_ = post.precisions_cholesky.copy()
+        self.precisions_ = out["precisions"]
+        return Repairs(out["jitter"])
 
     def _publish(self, dtype):
         self._set_posterior(self._posterior)

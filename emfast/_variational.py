@@ -16,7 +16,11 @@ for the Dirichlet process) alternates an E-step and a variational M-step:
   log det P_k, -D/2 log 2 pi) and S2_k centred on the E-step's means,
       sum r log r = sum_k c_k S0_k - 1/2 sum_k tr(P_k P_k^T S2_k) - sum_n log p(x_n).
 
-Everything here is float64 and of size K x D^2: no loop over samples.
+Everything here is float64 and of size K x D^2: no loop over samples. The
+M-step and the E-step's log-weights (digamma) are C++ (csrc/variational.cpp,
+through emfast._core.variational_m_step and variational_e_step), in the order
+of operations of the NumPy code they replaced, which tests/test_variational_native.py
+keeps as their reference.
 """
 
 import dataclasses
@@ -24,13 +28,12 @@ import math
 from typing import Union
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
+from scipy.special import betaln, gammaln
 
 from ._em import Repairs, Step
 from ._native import core
 from ._stats import Params
 
-_EPS10 = 10 * np.finfo(np.float64).eps
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -87,6 +90,11 @@ class Prior:
     degrees_of_freedom: float
     covariance: Union[np.ndarray, float]  # the covariance type's shape
 
+    def native(self):
+        """The priors as the kernels take them (emfast._core.variational_m_step's prior)."""
+        return (self.kind, self.weight_concentration, self.mean_precision, self.mean, self.degrees_of_freedom,
+                self.covariance)
+
 
 @dataclasses.dataclass
 class Posterior:
@@ -99,70 +107,32 @@ class Posterior:
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
 
+    @classmethod
+    def from_native(cls, d):
+        """The posterior of a dict of emfast._core.variational_m_step's keys."""
+        b = d["weight_b"]
+        dof = d["degrees_of_freedom"]
+        return cls(d["weight_a"] if b is None else (d["weight_a"], b), d["mean_precision"], d["means"],
+                   np.float64(dof) if isinstance(dof, float) else dof, d["covariances"], d["precisions_cholesky"])
+
+    def native(self):
+        """The posterior as the kernels take it (emfast._core.variational_e_step's posterior)."""
+        wc = self.weight_concentration
+        a, b = wc if isinstance(wc, tuple) else (wc, None)
+        return a, b, self.mean_precision, self.means, self.degrees_of_freedom, self.precisions_cholesky
+
     def weights(self, kind):
         """scikit-learn's weights_: the expected mixing weights, normalised."""
-        if kind == "dirichlet_process":
-            a, b = self.weight_concentration
-            total = a + b
-            sticks = np.cumprod(b / total)  # what the first k sticks leave
-            weights = a / total
-            weights[1:] *= sticks[:-1]
-        else:
-            weights = self.weight_concentration.copy()
-        weights /= weights.sum()
-        return weights
-
-    def expected_log_weights(self, kind):
-        """E[log pi_k] under the posterior."""
-        if kind == "dirichlet_process":
-            a, b = self.weight_concentration
-            digamma_sum = digamma(a + b)
-            out = digamma(a) - digamma_sum
-            out[1:] += np.cumsum(digamma(b) - digamma_sum)[:-1]
-            return out
-        return digamma(self.weight_concentration) - digamma(np.sum(self.weight_concentration))
+        return core.variational_e_step(kind, self.native(), self.means.shape[1], False)[1]
 
     def e_step_params(self, kind, weights=None):
         """The Gaussian parameters and log-weights whose E-step is the variational one
-        (scikit-learn's _estimate_weighted_log_prob); `weights`: self.weights(kind), if known."""
-        D = self.means.shape[1]
-        dof = self.degrees_of_freedom
-        # E[log |Lambda_k|] - log |W_k|, then scikit-learn's constant 1/2 (that - D / beta_k)
-        log_lambda = digamma(0.5 * (dof - np.arange(D)[:, np.newaxis])).sum(axis=0)
-        log_lambda += D * math.log(2.0)
-        constant = log_lambda - D / self.mean_precision
-        constant *= 0.5
-        log_weights = self.expected_log_weights(kind) - 0.5 * D * np.log(dof)
-        log_weights += constant
-        weights = self.weights(kind) if weights is None else weights
-        return VariationalParams(weights, self.means, self.covariances, self.precisions_cholesky,
-                                 log_weights=log_weights)
-
-
-def moments(stats, reg_covar, counts=1.0):
-    """scikit-learn's _estimate_gaussian_parameters from statistics that count
-    `counts` times: nk, xk and nk * sk (sk with reg_covar on its diagonal; for
-    'tied' sum(nk) * sk, for 'spherical' nk times the mean of the diagonal), nk
-    and nk * sk in units of `counts` (nk / counts, nk * sk / counts)."""
-    s0, s1 = stats.s0, stats.s1
-    nk = s0 + _EPS10 / counts
-    d = s1 / nk[:, np.newaxis]
-    xk = stats.centers + d
-    # about xk = c + d: sum r (x - xk)(x - xk)^T = S2 - d S1^T (2 - S0 / nk), 1 <= 2 - S0 / nk <= 2
-    g = 2.0 - s0 / nk
-    K, D = xk.shape
-    cov = stats.covariance_type
-    if cov == "full":
-        scatter = stats.s2 - (d[:, :, np.newaxis] * s1[:, np.newaxis, :]) * g[:, np.newaxis, np.newaxis]
-        scatter.reshape(K, D * D)[:, :: D + 1] += (nk * reg_covar)[:, np.newaxis]
-    elif cov == "tied":
-        scatter = stats.s2 - (g * d.T) @ s1
-        scatter.reshape(D * D)[:: D + 1] += nk.sum() * reg_covar
-    elif cov == "diag":
-        scatter = stats.s2 - d * s1 * g[:, np.newaxis] + (nk * reg_covar)[:, np.newaxis]
-    else:
-        scatter = (stats.s2 - np.sum(d * s1, axis=1) * g) / D + nk * reg_covar
-    return nk, xk, scatter
+        (scikit-learn's _estimate_weighted_log_prob: E[log pi_k] and the Wishart's
+        expected log-determinant, with digamma, in emfast._core.variational_e_step);
+        `weights`: self.weights(kind), if known."""
+        log_weights, own = core.variational_e_step(kind, self.native(), self.means.shape[1])
+        return VariationalParams(own if weights is None else weights, self.means, self.covariances,
+                                 self.precisions_cholesky, log_weights=log_weights)
 
 
 def posterior(prior, stats, reg_covar, scale, counts=1.0):
@@ -170,55 +140,11 @@ def posterior(prior, stats, reg_covar, scale, counts=1.0):
     Repairs). The statistics count `counts` times (the weights' scale, or the
     number of samples that statistics per unit of weight stand for); means and
     covariances are computed in units of `counts`, where nothing overflows that
-    the result does not (for a power of two, dividing by it is exact)."""
-    nk_u, xk, covs = moments(stats, reg_covar, counts)  # covs: nk * sk / counts, to be completed
-    nk = nk_u * counts
-    K, D = xk.shape
-    if prior.kind == "dirichlet_process":
-        later = np.zeros_like(nk)  # sum_{j > k} nk_j, summed from the last as scikit-learn sums it
-        later[:-1] = np.cumsum(nk[::-1])[-2::-1]
-        later += prior.weight_concentration
-        concentration = (1.0 + nk, later)
-    else:
-        concentration = prior.weight_concentration + nk
-    beta0, m0 = prior.mean_precision, prior.mean
-    beta = beta0 + nk
-    means = nk_u[:, np.newaxis] * xk
-    means += beta0 / counts * m0
-    means /= (beta / counts)[:, np.newaxis]
-    diff = xk - m0
-    shrink_u = nk_u * beta0 / beta  # the spread of xk about the prior mean, shrunk
-    cov = prior.covariance_type
-    dof = prior.degrees_of_freedom + (nk.sum() / K if cov == "tied" else nk)
-    if cov == "tied":
-        covs /= K  # the pooled scatter, shared by the K components
-    covs += prior.covariance / counts
-    if cov == "full":
-        covs += shrink_u[:, None, None] * diff[:, :, None] * diff[:, None, :]
-        covs /= (dof / counts)[:, None, None]
-    elif cov == "tied":
-        covs += beta0 / K * np.dot((nk_u / beta) * diff.T, diff)
-        covs /= dof / counts
-    elif cov == "diag":
-        covs += shrink_u[:, None] * diff**2
-        covs /= (dof / counts)[:, None]
-    else:
-        covs += shrink_u * np.mean(diff**2, 1)
-        covs /= dof / counts
-    if cov in ("full", "tied"):  # symmetric to the last bit (the products above round unevenly)
-        covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
-    try:
-        covs, prec_chol, jitter = core.precision_cholesky(covs, cov, scale)
-    except ValueError:
-        if np.isfinite(covs).all():
-            raise
-        raise ValueError(
-            "Fitting produced non-finite covariances: the data's values (or sample weights) are too "
-            "large or too small to be represented in floating point. Rescale X (for example with "
-            "sklearn.preprocessing.StandardScaler) or the sample weights."
-        ) from None
-    post = Posterior(concentration, beta, means, dof, covs, prec_chol)
-    return post, Repairs(float(jitter.max()))
+    the result does not (for a power of two, dividing by it is exact). The
+    precision factors are core.precision_cholesky's, with its jitter."""
+    d = core.variational_m_step(stats.s0, stats.s1, stats.s2, stats.centers, prior.covariance_type, prior.native(),
+                                float(reg_covar), float(scale), float(counts))
+    return Posterior.from_native(d), Repairs(d["jitter"])
 
 
 def sum_r_log_r(stats, params, covariance_type):

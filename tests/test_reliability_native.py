@@ -261,6 +261,159 @@ def test_precision_cholesky_checks_its_covariances(core):
             core.precision_cholesky(np.tile(np.eye(3), (2, 1, 1)), "full", scale)
 
 
+def variational_args(cov="full", K=2, D=3, process=True):
+    """Good arguments of the variational bindings: (prior, posterior, running)."""
+    shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D), "spherical": (K,)}[cov]
+    eye = {"full": np.tile(np.eye(D), (K, 1, 1)), "tied": np.eye(D), "diag": np.ones((K, D)),
+           "spherical": np.ones(K)}[cov]
+    prior_cov = {"full": np.eye(D), "tied": np.eye(D), "diag": np.ones(D), "spherical": np.array(1.0)}[cov]
+    kind = "dirichlet_process" if process else "dirichlet_distribution"
+    prior = (kind, 0.5, 1.0, np.zeros(D), float(D), prior_cov)
+    dof = float(D + 1) if cov == "tied" else np.full(K, D + 1.0)
+    posterior = (np.ones(K), np.ones(K) if process else None, np.ones(K), np.zeros((K, D)), dof, eye)
+    running = (np.ones(K), np.zeros((K, D)), np.ones(shape), np.zeros((K, D)), -1.0, 1.0)
+    return prior, posterior, running
+
+
+def svi_step(core, X=None, sw=None, cov="full", prior=None, posterior=None, running=None, rho=0.5, counts=None,
+             seen=0.0, scale_w=1.0, reg=1e-6, scale=1.0, n_threads=0, **kw):
+    good = variational_args(cov if cov in ("full", "tied", "diag", "spherical") else "full", **kw)
+    return core.svi_step(GOOD["X"] if X is None else X, sw, cov, good[0] if prior is None else prior,
+                         good[1] if posterior is None else posterior, good[2] if running is None else running,
+                         rho, counts, seen, scale_w, reg, scale, n_threads)
+
+
+@pytest.mark.parametrize("cov", ["full", "tied", "diag", "spherical"])
+def test_variational_bindings_work(core, cov):
+    out = svi_step(core, cov=cov)
+    assert out["finite"] and out["means"].shape == (2, 3) and out["seen_weight"] == 50.0
+    assert out["weights"].sum() == pytest.approx(1.0)
+    prior, posterior, running = variational_args(cov)
+    d = core.variational_m_step(*running[:4], cov, prior, 1e-6, 1.0, 1.0)
+    assert d["covariances"].shape == running[2].shape
+    log_weights, weights = core.variational_e_step("dirichlet_process", posterior, 3)
+    assert np.isfinite(log_weights).all() and weights.shape == (2,)
+    assert core.variational_e_step("dirichlet_process", posterior, 3, False)[0] is None
+
+
+def test_svi_step_checks_its_arguments(core):
+    prior, posterior, running = variational_args()
+    replaced = lambda t, i, v: t[:i] + (v,) + t[i + 1 :]  # noqa: E731
+    cases = [
+        (dict(X=np.zeros(3)), ValueError, "2-D"),
+        (dict(X=np.zeros((5, 3), dtype=np.int64)), ValueError, "float32 or float64"),
+        (dict(X=np.zeros((5, 4))), ValueError, "the prior's"),  # its mean has 3 features
+        (dict(sw=-np.ones(50)), ValueError, "sample_weight"),
+        (dict(sw=np.ones(3)), ValueError, "sample_weight"),
+        (dict(cov="banana"), ValueError, "covariance_type"),
+        (dict(prior=prior[:5]), ValueError, "prior must be"),
+        (dict(prior=replaced(prior, 0, "dirichlet")), ValueError, "prior_type"),
+        (dict(prior=replaced(prior, 0, 3)), TypeError, "string"),
+        (dict(prior=replaced(prior, 1, "0.5")), TypeError, "weight_concentration"),
+        (dict(prior=replaced(prior, 1, 0.0)), ValueError, "weight_concentration"),
+        (dict(prior=replaced(prior, 2, np.nan)), ValueError, "mean_precision"),
+        (dict(prior=replaced(prior, 4, 2.0)), ValueError, "degrees_of_freedom"),
+        (dict(prior=replaced(prior, 3, np.zeros(2))), ValueError, "the prior's mean"),
+        (dict(prior=replaced(prior, 3, np.full(3, np.inf))), ValueError, "the prior's mean"),
+        (dict(prior=replaced(prior, 5, np.eye(2))), ValueError, "the prior's covariance"),
+        (dict(prior=replaced(prior, 5, np.full((3, 3), np.nan))), ValueError, "the prior's covariance"),
+        (dict(posterior=posterior[:5]), ValueError, "posterior must be"),
+        (dict(posterior=replaced(posterior, 1, None)), ValueError, "weight_b"),
+        (dict(posterior=replaced(posterior, 0, np.ones(3))), ValueError, "weight_a"),
+        (dict(posterior=replaced(posterior, 0, -np.ones(2))), ValueError, "positive"),
+        (dict(posterior=replaced(posterior, 2, np.zeros(2))), ValueError, "positive"),
+        (dict(posterior=replaced(posterior, 3, np.zeros((2, 4)))), ValueError, "means"),
+        (dict(posterior=replaced(posterior, 3, np.full((2, 3), np.nan))), ValueError, "means"),
+        (dict(posterior=replaced(posterior, 4, np.full(2, 1.5))), ValueError, "degrees_of_freedom"),
+        (dict(posterior=replaced(posterior, 4, 4.0)), ValueError, "tied only"),
+        (dict(posterior=replaced(posterior, 5, np.ones((2, 3)))), ValueError, "precisions_cholesky"),
+        (dict(posterior=replaced(posterior, 5, np.zeros((2, 3, 3)))), ValueError, "positive diagonal"),
+        (dict(running=list(running)), TypeError, "tuple"),
+        (dict(running=running[:4]), ValueError, "running must be"),
+        (dict(running=replaced(running, 2, np.ones((2, 3)))), ValueError, "s2"),
+        (dict(running=replaced(running, 3, np.ones((3, 3)))), ValueError, "centers"),
+        (dict(running=replaced(running, 4, "x")), TypeError, "loglik"),
+        (dict(rho=1.5), ValueError, "rho"),
+        (dict(rho=np.nan), ValueError, "rho"),
+        (dict(counts=0.0), ValueError, "counts"),
+        (dict(counts=np.inf), ValueError, "counts"),
+        (dict(counts="many"), TypeError, "counts"),
+        (dict(seen=-1.0), ValueError, "seen_weight"),
+        (dict(scale_w=0.0), ValueError, "weight_scale"),
+        (dict(reg=-1e-6), ValueError, "reg_covar"),
+        (dict(scale=np.inf), ValueError, "scale"),
+        (dict(n_threads=-1), ValueError, "n_threads"),
+    ]
+    for kwargs, error, match in cases:
+        with pytest.raises(error, match=match):
+            svi_step(core, **kwargs)
+    # a Dirichlet prior takes no weight_b
+    with pytest.raises(ValueError, match="weight_b"):
+        svi_step(core, posterior=variational_args(process=True)[1], process=False)
+
+
+def test_svi_step_reports_statistics_that_are_not_finite(core):
+    # float32 rows whose squared deviations overflow float32: nothing else is computed
+    X = (np.random.RandomState(0).randn(50, 3) * 1e20).astype(np.float32)
+    assert svi_step(core, X=X) == {"finite": False}
+
+
+def test_variational_bindings_read_misaligned_arrays(core):
+    """Arrays at any address (views into byte buffers) give what aligned ones give."""
+
+    def moved(a):
+        out = misaligned(np.shape(a))
+        out[...] = a
+        return out
+
+    prior, posterior, running = variational_args("diag")
+    d = core.variational_m_step(*running[:4], "diag", prior, 1e-6, 1.0, 1.0)
+    odd = core.variational_m_step(*[moved(a) for a in running[:4]], "diag", prior[:3] + (moved(prior[3]),) +
+                                  prior[4:], 1e-6, 1.0, 1.0)
+    for key in ("means", "covariances", "precisions_cholesky"):
+        np.testing.assert_array_equal(odd[key], d[key])
+    posterior = posterior[:3] + (np.arange(6.0).reshape(2, 3),) + posterior[4:]
+    step = svi_step(core, cov="diag", posterior=posterior, running=running)
+    odd = svi_step(core, cov="diag", posterior=tuple(a if a is None or np.ndim(a) == 0 else moved(a) for a in posterior),
+                   running=tuple(moved(a) if np.ndim(a) else a for a in running))
+    for key in ("means", "s2", "weights"):
+        np.testing.assert_array_equal(odd[key], step[key])
+    np.testing.assert_array_equal(core.nearest_zero(moved(np.arange(6.0).reshape(2, 3) - 2)), [1.0, -1.0, 0.0])
+
+
+def test_variational_m_step_checks_its_arguments(core):
+    prior, _, (s0, s1, s2, centers, _, _) = variational_args()
+    cases = [
+        ((np.ones(3), s1, s2, centers, "full", prior, 1e-6, 1.0, 1.0), "s0"),
+        ((s0, s1, s2[:, :2], centers, "full", prior, 1e-6, 1.0, 1.0), "s2"),
+        ((s0, s1, s2, centers[:, :2], "full", prior, 1e-6, 1.0, 1.0), "centers"),
+        ((s0, np.zeros((2, 0)), s2, centers, "full", prior, 1e-6, 1.0, 1.0), "s1"),
+        ((s0, s1, s2, centers, "full", prior[:3], 1e-6, 1.0, 1.0), "prior must be"),
+        ((s0, s1, s2, centers, "diag", prior, 1e-6, 1.0, 1.0), "s2"),
+        ((s0, s1, s2, centers, "full", prior, -1.0, 1.0, 1.0), "reg_covar"),
+        ((s0, s1, s2, centers, "full", prior, 1e-6, 0.0, 1.0), "scale"),
+        ((s0, s1, s2, centers, "full", prior, 1e-6, 1.0, np.nan), "counts"),
+    ]
+    for args, match in cases:
+        with pytest.raises(ValueError, match=match):
+            core.variational_m_step(*args)
+    # statistics beyond float64: the ValueError that says so
+    with pytest.raises(ValueError, match="non-finite covariances"):
+        core.variational_m_step(s0, s1, np.full_like(s2, np.inf), centers, "full", prior, 1e-6, 1.0, 1.0)
+
+
+def test_variational_e_step_checks_its_arguments(core):
+    _, posterior, _ = variational_args()
+    with pytest.raises(ValueError, match="prior_type"):
+        core.variational_e_step("banana", posterior, 3)
+    with pytest.raises(ValueError, match="n_features"):
+        core.variational_e_step("dirichlet_process", posterior, 0)
+    with pytest.raises(ValueError, match="means"):
+        core.variational_e_step("dirichlet_process", posterior, 4)
+    with pytest.raises(ValueError, match="degrees_of_freedom"):
+        core.variational_e_step("dirichlet_process", posterior[:4] + (np.ones((2, 2)),) + posterior[5:], 3)
+
+
 # ----------------------------------------------------------------- sizes
 
 

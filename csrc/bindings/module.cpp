@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,16 @@ int float_size(const py::dtype& dt) {
 }
 
 int64_t item_of(const emfast::Data& d) { return d.is_float ? 4 : 8; }
+
+// An F64 whose doubles may be read as such: NumPy's C-contiguous float64 may
+// start at any address (a view into a byte buffer), where a double load is
+// undefined; such an array is copied.
+F64 aligned(const F64& a) {
+    if (reinterpret_cast<uintptr_t>(a.data()) % alignof(double) == 0) return a;
+    F64 copy(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+    std::memcpy(copy.mutable_data(), a.data(), size_t(a.nbytes()));
+    return copy;
+}
 
 // ---------------------------------------------------------------- values
 
@@ -187,31 +198,38 @@ void set_dofs(ParamArrays& a, const py::object& dofs) {
 }
 
 // emfast._stats.nearest_zero's reduction: the shift of a pass, per column the entry
-// of smallest magnitude (one pass over the rows; NumPy's needs four over small arrays).
-F64 nearest_zero(const F64& points) {
-    if (points.ndim() != 2 || points.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
-    const py::ssize_t n = points.shape(0), d = points.shape(1);
-    std::vector<double> best(d, std::numeric_limits<double>::infinity());
-    std::vector<char> positive(d, 0), nan(d, 0);
-    const double* p = points.data();
-    for (py::ssize_t i = 0; i < n; ++i) {
+// of smallest magnitude (one pass over the rows; NumPy's needs four over small
+// arrays), over the n rows of d values at p whose `use` is true (all, if use is null).
+std::vector<double> nearest_zero_of(const double* p, int64_t n, int64_t d, const std::vector<bool>* use = nullptr) {
+    std::vector<double> best(size_t(d), std::numeric_limits<double>::infinity());
+    std::vector<char> positive(size_t(d), 0), nan(size_t(d), 0);
+    for (int64_t i = 0; i < n; ++i) {
+        if (use && !(*use)[size_t(i)]) continue;
         const double* row = p + i * d;
-        for (py::ssize_t j = 0; j < d; ++j) {
+        for (int64_t j = 0; j < d; ++j) {
             const double x = row[j], a = std::fabs(x);
             if (std::isnan(x)) {
-                nan[j] = 1;
-            } else if (a < best[j]) {
-                best[j] = a;
-                positive[j] = x == a;
-            } else if (a == best[j] && x == a) {
-                positive[j] = 1;
+                nan[size_t(j)] = 1;
+            } else if (a < best[size_t(j)]) {
+                best[size_t(j)] = a;
+                positive[size_t(j)] = x == a;
+            } else if (a == best[size_t(j)] && x == a) {
+                positive[size_t(j)] = 1;
             }
         }
     }
-    F64 out(d);
-    double* o = out.mutable_data();
-    for (py::ssize_t j = 0; j < d; ++j)
-        o[j] = nan[j] ? std::numeric_limits<double>::quiet_NaN() : positive[j] ? best[j] : -best[j];
+    for (int64_t j = 0; j < d; ++j)
+        best[size_t(j)] = nan[size_t(j)] ? std::numeric_limits<double>::quiet_NaN()
+                          : positive[size_t(j)] ? best[size_t(j)] : -best[size_t(j)];
+    return best;
+}
+
+F64 nearest_zero(const F64& given) {
+    if (given.ndim() != 2 || given.shape(0) < 1) fail("nearest_zero: points must be 2-D with at least one row");
+    const F64 points = aligned(given);
+    const std::vector<double> best = nearest_zero_of(points.data(), points.shape(0), points.shape(1));
+    F64 out(points.shape(1));
+    std::copy(best.begin(), best.end(), out.mutable_data());
     return out;
 }
 
@@ -270,8 +288,9 @@ py::object choice_sweep_checked(const py::object& sample_weight, int64_t n, doub
 // The mean over the columns of a 2-D float64 array of their variances (two
 // passes: the column means, then the squared deviations from them): the unit of
 // the jitter (emfast._data.ArrayData.scale), NaN for no rows.
-double mean_column_variance(const F64& rows) {
-    if (rows.ndim() != 2 || rows.shape(1) < 1) fail("mean_column_variance: rows must be 2-D with a column");
+double mean_column_variance(const F64& given) {
+    if (given.ndim() != 2 || given.shape(1) < 1) fail("mean_column_variance: rows must be 2-D with a column");
+    const F64 rows = aligned(given);
     const py::ssize_t n = rows.shape(0), d = rows.shape(1);
     if (n == 0) return std::numeric_limits<double>::quiet_NaN();
     std::vector<double> mean(d, 0.0), var(d, 0.0);
@@ -727,6 +746,343 @@ py::tuple precision_cholesky(const F64& covariances, const std::string& cov, dou
     return py::make_tuple(to_numpy(cv, shape), to_numpy(pc, shape), to_numpy(jit, {K}));
 }
 
+// ---------------------------------------------------------------- variational mixtures
+//
+// emfast._variational's Prior and Posterior travel as tuples (Prior.native(),
+// Posterior.native()), statistics as arrays; every array is checked here.
+
+// A Python int or float (NumPy's float64 included): TypeError otherwise.
+double as_number(const py::handle& o, const char* name) {
+    if (!PyFloat_Check(o.ptr()) && !PyLong_Check(o.ptr())) throw py::type_error(std::string(name) + " must be a number");
+    return o.cast<double>();
+}
+
+F64 as_array(const py::handle& o, const char* name) {
+    F64 a = F64::ensure(o);
+    if (!a) fail(std::string(name) + " must be a float64 array");
+    return aligned(a);
+}
+
+void check_cov_shape(const F64& a, Cov cov, int64_t K, int64_t D, const char* name) {
+    const std::vector<py::ssize_t> shape = cov_shape(cov, K, D);
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(py::ssize_t(i)) == shape[i];
+    if (!ok) fail(std::string(name) + " has the wrong shape");
+}
+
+bool as_prior_type(const std::string& kind) {
+    if (kind == "dirichlet_process") return true;
+    if (kind == "dirichlet_distribution") return false;
+    fail("prior_type must be 'dirichlet_process' or 'dirichlet_distribution', got '" + kind + "'");
+}
+
+// (prior_type, weight_concentration, mean_precision, mean (D,), degrees_of_freedom,
+// covariance (D x D for full and tied, D for diag, one number for spherical)).
+struct PriorArgs {
+    F64 mean, covariance;
+    emfast::VariationalPrior p;
+};
+
+PriorArgs as_prior(const py::tuple& t, Cov cov, int64_t D) {
+    if (t.size() != 6)
+        fail("prior must be (prior_type, weight_concentration, mean_precision, mean, degrees_of_freedom, covariance)");
+    PriorArgs a;
+    if (!py::isinstance<py::str>(t[0])) throw py::type_error("the prior's type must be a string");
+    a.p.process = as_prior_type(t[0].cast<std::string>());
+    a.p.weight_concentration = as_number(t[1], "weight_concentration");
+    a.p.mean_precision = as_number(t[2], "mean_precision");
+    a.p.degrees_of_freedom = as_number(t[4], "degrees_of_freedom");
+    if (!(a.p.weight_concentration > 0.0) || !std::isfinite(a.p.weight_concentration) ||
+        !(a.p.mean_precision > 0.0) || !std::isfinite(a.p.mean_precision))
+        fail("the prior's weight_concentration and mean_precision must be finite and positive");
+    if (!(a.p.degrees_of_freedom > double(D) - 1.0) || !std::isfinite(a.p.degrees_of_freedom))
+        fail("the prior's degrees_of_freedom must be finite and greater than n_features - 1");
+    a.mean = as_array(t[3], "the prior's mean");
+    check_shape(a.mean, {D}, "the prior's mean");
+    a.covariance = as_array(t[5], "the prior's covariance");
+    if (cov == Cov::Spherical) {
+        if (a.covariance.ndim() > 1 || a.covariance.size() != 1) fail("the prior's covariance must be one number");
+    } else if (cov == Cov::Diag) {
+        check_shape(a.covariance, {D}, "the prior's covariance");
+    } else {
+        check_shape(a.covariance, {D, D}, "the prior's covariance");
+    }
+    check_finite(a.mean, "the prior's mean");
+    check_finite(a.covariance, "the prior's covariance");
+    a.p.mean = a.mean.data();
+    a.p.covariance = a.covariance.data();
+    return a;
+}
+
+// (weight_a, weight_b or None, mean_precision, means, degrees_of_freedom (one
+// number for tied), precisions_cholesky) of a posterior with the prior's weight type.
+struct PosteriorArgs {
+    F64 weight_a, weight_b, mean_precision, means, dof, prec_chol;
+    int64_t K = 0;
+};
+
+PosteriorArgs as_posterior(const py::tuple& t, bool process, int64_t D) {
+    if (t.size() != 6)
+        fail("posterior must be (weight_a, weight_b, mean_precision, means, degrees_of_freedom, "
+             "precisions_cholesky)");
+    PosteriorArgs a;
+    a.means = as_array(t[3], "means");
+    if (a.means.ndim() != 2 || a.means.shape(1) != D || a.means.shape(0) < 1)
+        fail("means must have shape (n_components, n_features)");
+    const int64_t K = a.K = a.means.shape(0);
+    a.weight_a = as_array(t[0], "weight_a");
+    check_shape(a.weight_a, {K}, "weight_a");
+    if (process == t[1].is_none()) fail("weight_b is given for a Dirichlet process prior only");
+    if (process) {
+        a.weight_b = as_array(t[1], "weight_b");
+        check_shape(a.weight_b, {K}, "weight_b");
+    }
+    a.mean_precision = as_array(t[2], "mean_precision");
+    check_shape(a.mean_precision, {K}, "mean_precision");
+    a.dof = as_array(t[4], "degrees_of_freedom");
+    if (a.dof.ndim() != 0 && (a.dof.ndim() != 1 || a.dof.shape(0) != K))
+        fail("degrees_of_freedom must have shape (n_components,), or be one number (tied)");
+    a.prec_chol = as_array(t[5], "precisions_cholesky");
+    for (const F64* v : {&a.weight_a, &a.weight_b, &a.mean_precision})
+        for (py::ssize_t k = 0; k < v->size(); ++k)
+            if (!(v->data()[k] > 0.0) || !std::isfinite(v->data()[k]))
+                fail("weight_a, weight_b and mean_precision must be finite and positive");
+    for (py::ssize_t k = 0; k < a.dof.size(); ++k)
+        if (!(a.dof.data()[k] > double(D) - 1.0) || !std::isfinite(a.dof.data()[k]))
+            fail("degrees_of_freedom must be finite and greater than n_features - 1");
+    return a;
+}
+
+// The E-step's log-weights and the weights_ of a checked posterior (either may be null).
+void e_step_of(const PosteriorArgs& a, bool process, int64_t D, double* log_weights, double* weights) {
+    kernels().variational_e_step(process, a.K, D, a.weight_a.data(), process ? a.weight_b.data() : nullptr,
+                                 a.mean_precision.data(), a.dof.data(), a.dof.size(), log_weights, weights);
+}
+
+// The weights_ of a posterior the M-step made.
+F64 weights_of(const emfast::VariationalPosterior& p, bool process, int64_t K, int64_t D) {
+    F64 weights(K);
+    kernels().variational_e_step(process, K, D, p.weight_a.data(), process ? p.weight_b.data() : nullptr,
+                                 p.mean_precision.data(), p.dof.data(), int64_t(p.dof.size()), nullptr,
+                                 weights.mutable_data());
+    return weights;
+}
+
+// precisions_ from precisions_cholesky_: P P^T (full, tied), P^2 (diag, spherical).
+std::vector<double> precisions_of(Cov cov, int64_t K, int64_t D, const std::vector<double>& pc) {
+    std::vector<double> out(pc.size());
+    if (cov == Cov::Diag || cov == Cov::Spherical) {
+        for (size_t at = 0; at < pc.size(); ++at) out[at] = pc[at] * pc[at];
+        return out;
+    }
+    for (int64_t k = 0; k < (cov == Cov::Full ? K : 1); ++k) {
+        const double* p = pc.data() + k * D * D;  // upper triangular
+        double* o = out.data() + k * D * D;
+        for (int64_t i = 0; i < D; ++i)
+            for (int64_t j = 0; j <= i; ++j) {
+                double v = 0.0;
+                for (int64_t l = i; l < D; ++l) v += p[i * D + l] * p[j * D + l];
+                o[i * D + j] = o[j * D + i] = v;
+            }
+    }
+    return out;
+}
+
+[[noreturn]] void non_finite_covariances() {
+    fail("Fitting produced non-finite covariances: the data's values (or sample weights) are too large or too "
+         "small to be represented in floating point. Rescale X (for example with "
+         "sklearn.preprocessing.StandardScaler) or the sample weights.");
+}
+
+// A posterior into `d`: weight_a, weight_b (None for a Dirichlet), mean_precision,
+// means, degrees_of_freedom (a float for tied), covariances, precisions_cholesky, jitter.
+void posterior_to_dict(const emfast::VariationalPosterior& p, Cov cov, int64_t K, int64_t D, py::dict& d) {
+    d["weight_a"] = to_numpy(p.weight_a, {K});
+    d["weight_b"] = p.weight_b.empty() ? py::object(py::none()) : py::object(to_numpy(p.weight_b, {K}));
+    d["mean_precision"] = to_numpy(p.mean_precision, {K});
+    d["means"] = to_numpy(p.means, {K, D});
+    d["degrees_of_freedom"] = cov == Cov::Tied ? py::object(py::float_(p.dof[0])) : py::object(to_numpy(p.dof, {K}));
+    d["covariances"] = to_numpy(p.covariances, cov_shape(cov, K, D));
+    d["precisions_cholesky"] = to_numpy(p.prec_chol, cov_shape(cov, K, D));
+    d["jitter"] = p.jitter;
+}
+
+emfast::VariationalPosterior m_step_checked(const emfast::VariationalPrior& prior, const emfast::Stats& st,
+                                            double reg_covar, double scale, double counts, const emfast::Exec& ex) {
+    return numerical("precision_cholesky",
+                     [&] { return kernels().variational_m_step(prior, st, reg_covar, scale, counts, ex); });
+}
+
+void check_m_step_numbers(double reg_covar, double scale, double counts) {
+    if (!(reg_covar >= 0.0) || !std::isfinite(reg_covar)) fail("reg_covar must be finite and non-negative");
+    if (!(scale > 0.0) || !std::isfinite(scale)) fail("scale must be finite and positive");
+    if (!(counts > 0.0) || !std::isfinite(counts)) fail("counts must be finite and positive");
+}
+
+// scikit-learn's variational M-step (emfast._variational.posterior). The
+// statistics may hold non-finite values (the data's are beyond float64): the
+// arithmetic is IEEE's, and a posterior without finite covariances is the
+// ValueError that says so.
+py::dict variational_m_step(const py::object& s0_, const py::object& s1_, const py::object& s2_,
+                            const py::object& centers_, const std::string& cov, const py::tuple& prior,
+                            double reg_covar, double scale, double counts) {
+    const F64 s0 = as_array(s0_, "s0"), s1 = as_array(s1_, "s1"), s2 = as_array(s2_, "s2"),
+              centers = as_array(centers_, "centers");
+    emfast::Stats st;
+    st.cov = emfast::parse_cov(cov);
+    if (s1.ndim() != 2 || s1.shape(0) < 1 || s1.shape(1) < 1) fail("s1 must have shape (n_components, n_features)");
+    st.K = s1.shape(0);
+    st.D = s1.shape(1);
+    check_shape(s0, {st.K}, "s0");
+    check_shape(centers, {st.K, st.D}, "centers");
+    check_cov_shape(s2, st.cov, st.K, st.D, "s2");
+    const PriorArgs pr = as_prior(prior, st.cov, st.D);
+    check_m_step_numbers(reg_covar, scale, counts);
+    check_call(Call::MStep, 0, st.D, st.K, st.cov, 8, 1);
+    st.s0.assign(s0.data(), s0.data() + s0.size());
+    st.s1.assign(s1.data(), s1.data() + s1.size());
+    st.s2.assign(s2.data(), s2.data() + s2.size());
+    st.centers.assign(centers.data(), centers.data() + centers.size());
+    const emfast::Exec ex = python_exec(1);
+    const emfast::VariationalPosterior p =
+        without_gil([&] { return m_step_checked(pr.p, st, reg_covar, scale, counts, ex); });
+    if (!p.finite_covariances) non_finite_covariances();
+    py::dict d;
+    posterior_to_dict(p, st.cov, st.K, st.D, d);
+    return d;
+}
+
+// The E-step's log-weights and the weights_ of a posterior (Posterior.native()).
+// (precisions_cholesky is not read.) With log_weights false, (None, weights_).
+py::tuple variational_e_step(const std::string& prior_type, const py::tuple& posterior, int64_t n_features,
+                             bool log_weights) {
+    if (n_features < 1) fail("n_features must be positive");
+    const bool process = as_prior_type(prior_type);
+    const PosteriorArgs a = as_posterior(posterior, process, n_features);
+    F64 logs(log_weights ? a.K : 0), weights(a.K);
+    e_step_of(a, process, n_features, log_weights ? logs.mutable_data() : nullptr, weights.mutable_data());
+    return py::make_tuple(log_weights ? py::object(logs) : py::object(py::none()), weights);
+}
+
+// x rounded to float32's precision (as NumPy casts it: beyond float32's range,
+// inf past the halfway point to 2^128, which C++'s cast leaves undefined).
+double round_to_float32(double x) {
+    const double top = double(std::numeric_limits<float>::max());
+    const double halfway = top + std::ldexp(1.0, 103);  // (FLT_MAX + 2^128) / 2: ties go to 2^128, even
+    if (std::fabs(x) <= top) return double(float(x));
+    if (std::isnan(x)) return x;
+    return std::fabs(x) < halfway ? std::copysign(top, x) : std::copysign(HUGE_VAL, x);
+}
+
+// One step of stochastic variational inference (MiniBatchBayesianGaussianMixture._step)
+// in one call: the E-step pass over the mini-batch X under `posterior` (centred
+// on a shift from the means of the components of positive weight, rounded to X's
+// dtype), its statistics per unit of sample weight blended into the running ones
+// (`running`: (s0, s1, s2, centers, loglik, weight), or None for the first step) with
+// step size rho, and the M-step of the blend standing for `counts` samples' each
+// (None: the weight seen so far, seen_weight + this mini-batch's times weight_scale).
+// Returns {"finite": False} where the pass's statistics are not finite (nothing
+// else is computed), else the new running statistics, posterior (as
+// variational_m_step's), its weights_ and precisions_, the mini-batch's mean
+// log-likelihood and the weight seen.
+py::dict svi_step(const Array& X, const py::object& sample_weight, const std::string& cov, const py::tuple& prior,
+                  const py::tuple& posterior, const py::object& running, double rho, const py::object& counts,
+                  double seen_weight, double weight_scale, double reg_covar, double scale, int n_threads) {
+    const emfast::Data data = as_data(X);
+    const int64_t D = data.d;
+    F64 wkeep;
+    const double* w = as_weights(sample_weight, data.n, wkeep);
+    const Cov c = emfast::parse_cov(cov);
+    const PriorArgs pr = as_prior(prior, c, D);
+    const PosteriorArgs post = as_posterior(posterior, pr.p.process, D);
+    const int64_t K = post.K;
+    if ((c == Cov::Tied) != (post.dof.ndim() == 0)) fail("degrees_of_freedom must be one number for tied only");
+    if (!(rho >= 0.0 && rho <= 1.0)) fail("rho must be in [0, 1]");
+    if (!(seen_weight >= 0.0) || !std::isfinite(seen_weight)) fail("seen_weight must be finite and non-negative");
+    if (!(weight_scale > 0.0) || !std::isfinite(weight_scale)) fail("weight_scale must be finite and positive");
+    const bool count_seen = counts.is_none();
+    const double fixed_counts = count_seen ? 1.0 : as_number(counts, "counts");
+    check_m_step_numbers(reg_covar, scale, fixed_counts);
+    // the pass, and the running statistics' copy, their blend and the posterior (a
+    // few times the M-step's memory)
+    check_call(Call::Statistics, data.n, D, K, c, item_of(data), n_threads,
+               checked_mul(3, emfast_py::call_bytes(Call::MStep, 0, D, K, c, 8, 1), "M-step"));
+    emfast::Stats old(c, K, D);
+    const bool blend = !running.is_none();
+    if (blend) {
+        if (!py::isinstance<py::tuple>(running)) throw py::type_error("running must be a tuple or None");
+        const py::tuple r = running.cast<py::tuple>();
+        if (r.size() != 6) fail("running must be (s0, s1, s2, centers, loglik, weight) or None");
+        const F64 s0 = as_array(r[0], "s0"), s1 = as_array(r[1], "s1"), s2 = as_array(r[2], "s2"),
+                  centers = as_array(r[3], "centers");
+        check_shape(s0, {K}, "s0");
+        check_shape(s1, {K, D}, "s1");
+        check_cov_shape(s2, c, K, D, "s2");
+        check_shape(centers, {K, D}, "centers");
+        old.s0.assign(s0.data(), s0.data() + K);
+        old.s1.assign(s1.data(), s1.data() + K * D);
+        old.s2.assign(s2.data(), s2.data() + s2.size());
+        old.centers.assign(centers.data(), centers.data() + K * D);
+        old.loglik = as_number(r[4], "loglik");
+        old.weight = as_number(r[5], "weight");
+    }
+
+    // the E-step's parameters, checked as em_pass checks them
+    F64 log_weights(K);
+    std::vector<double> weights(static_cast<size_t>(K));
+    e_step_of(post, pr.p.process, D, log_weights.mutable_data(), weights.data());
+    const ParamArrays pa = as_params(log_weights, post.means, post.prec_chol, cov, D);
+    std::vector<bool> positive(static_cast<size_t>(K));
+    bool any = false;
+    for (int64_t k = 0; k < K; ++k) {
+        positive[size_t(k)] = weights[size_t(k)] > 0.0;
+        any = any || positive[size_t(k)];
+    }
+    F64 shift(D);
+    {
+        std::vector<double> s = nearest_zero_of(post.means.data(), K, D, any ? &positive : nullptr);
+        if (data.is_float)
+            for (double& v : s) v = round_to_float32(v);
+        std::copy(s.begin(), s.end(), shift.mutable_data());
+    }
+    check_finite(shift, "shift");
+
+    emfast::Stats st;
+    emfast::VariationalPosterior p;
+    bool finite = true;
+    double mean_loglik = 0.0, used_counts = fixed_counts;
+    const emfast::Exec ex = python_exec(n_threads);
+    without_gil([&] {
+        kernels().em_pass(data, w, pa.p, shift.data(), ex, 0, false, emfast::Groups{}, st);
+        if (!(finite = stats_finite(st))) return;
+        const double total = st.weight;  // per unit of sample weight
+        for (auto* v : {&st.s0, &st.s1, &st.s2})
+            for (double& x : *v) x /= total;
+        mean_loglik = st.loglik /= total;
+        st.weight /= total;
+        seen_weight += total * weight_scale;
+        if (count_seen) used_counts = seen_weight;
+        if (blend) kernels().blend_stats(old, rho, st);
+        p = m_step_checked(pr.p, st, reg_covar, scale, used_counts, ex);
+    });
+    py::dict d;
+    d["finite"] = finite;
+    if (!finite) return d;
+    if (!p.finite_covariances) non_finite_covariances();
+    d["s0"] = to_numpy(st.s0, {K});
+    d["s1"] = to_numpy(st.s1, {K, D});
+    d["s2"] = to_numpy(st.s2, cov_shape(c, K, D));
+    d["centers"] = to_numpy(st.centers, {K, D});
+    d["stats_loglik"] = st.loglik;
+    d["stats_weight"] = st.weight;
+    posterior_to_dict(p, c, K, D, d);
+    d["weights"] = weights_of(p, pr.p.process, K, D);
+    d["precisions"] = to_numpy(precisions_of(c, K, D, p.prec_chol), cov_shape(c, K, D));
+    d["loglik"] = mean_loglik;
+    d["seen_weight"] = seen_weight;
+    return d;
+}
+
 // What a scoring or statistics pass over (n_samples, n_features) with
 // n_components will allocate, in bytes, with an n_samples x out_columns output
 // of itemsize bytes an element; MemoryError if that exceeds the memory this
@@ -816,6 +1172,20 @@ PYBIND11_MODULE(_core, m) {
           "Parameters from sufficient statistics (resp: the responsibilities' sums of Student-t statistics).");
     m.def("precision_cholesky", &precision_cholesky, py::arg("covariances"), py::arg("covariance_type"),
           py::arg("scale"), "Precision Cholesky factors (with jitter where needed).");
+    m.def("variational_m_step", &variational_m_step, py::arg("s0"), py::arg("s1"), py::arg("s2"),
+          py::arg("centers"), py::arg("covariance_type"), py::arg("prior"), py::arg("reg_covar"), py::arg("scale"),
+          py::arg("counts"),
+          "scikit-learn's variational M-step (BayesianGaussianMixture) from statistics standing for counts "
+          "samples' each; prior: emfast._variational.Prior.native().");
+    m.def("variational_e_step", &variational_e_step, py::arg("prior_type"), py::arg("posterior"),
+          py::arg("n_features"), py::arg("log_weights") = true,
+          "(log_weights, weights) of a variational posterior (emfast._variational.Posterior.native()): the "
+          "E-step's log-weights (None unless log_weights) and weights_.");
+    m.def("svi_step", &svi_step, py::arg("X"), py::arg("sample_weight"), py::arg("covariance_type"), py::arg("prior"),
+          py::arg("posterior"), py::arg("running"), py::arg("rho"), py::arg("counts"), py::arg("seen_weight"),
+          py::arg("weight_scale"), py::arg("reg_covar"), py::arg("scale"), py::arg("n_threads") = 0,
+          "One step of stochastic variational inference: the E-step pass over a mini-batch, the blend of its "
+          "statistics into the running ones and the variational M-step.");
     m.def("plan_memory", &plan_memory, py::arg("n_samples"), py::arg("n_features"), py::arg("n_components"),
           py::arg("covariance_type"), py::arg("out_columns") = 0, py::arg("itemsize") = 8,
           "Bytes a pass will allocate; MemoryError beyond the machine's memory, ValueError on 64-bit overflow.");
@@ -823,13 +1193,14 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "_vector_math",
         [](const std::string& fn, F64 x) {
-            if (fn != "exp" && fn != "log") fail("_vector_math: fn must be 'exp' or 'log'");
+            if (fn != "exp" && fn != "log" && fn != "digamma") fail("_vector_math: fn must be 'exp', 'log' or 'digamma'");
             if (x.ndim() != 1) fail("_vector_math: x must be 1-D");
             F64 out(x.shape(0));
-            kernels().vector_math(fn == "exp" ? 0 : 1, x.data(), x.shape(0), out.mutable_data());
+            kernels().vector_math(fn == "exp" ? 0 : fn == "log" ? 1 : 2, x.data(), x.shape(0), out.mutable_data());
             return out;
         },
-        py::arg("fn"), py::arg("x"), "The kernels' vectorised exp or log (log: positive normal x only), for tests.");
+        py::arg("fn"), py::arg("x"),
+        "The kernels' vectorised exp or log (log: positive normal x only), or their digamma, for tests.");
     m.def(
         "cpu_supports",
         [](const std::string& feature) {
