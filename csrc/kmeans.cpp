@@ -403,8 +403,8 @@ void kmeans_plusplus_s(const Data& X, const double* sw, const double* shift, int
 // The nearest of K centres (the first on ties) for the W rows of a chunk from v
 // on, by scikit-learn's ||c||^2 - 2 x.c (the argmin of the distances); m2c holds
 // -2 c (K x D), norms ||c||^2. Four centres at a time share each row load.
-// Also the least score (best) and the least of the others (second).
-template <class T>
+// Also the least score (best) and, with Second, the least of the others (second).
+template <class T, bool Second>
 inline typename Simd<T>::V nearest(const T* xt, int64_t B, int64_t D, int64_t K, const T* m2c, const T* norms,
                                    typename Simd<T>::V& best, typename Simd<T>::V& second) {
     using V = typename Simd<T>::V;
@@ -412,7 +412,7 @@ inline typename Simd<T>::V nearest(const T* xt, int64_t B, int64_t D, int64_t K,
     best = second = vsplat<V>(std::numeric_limits<T>::infinity());
     auto take = [&](V d, int64_t k) {
         const auto closer = d < best;
-        second = closer ? best : vmin(second, d);
+        if constexpr (Second) second = closer ? best : vmin(second, d);
         best = closer ? d : best;
         label = closer ? vsplat<V>(T(k)) : label;
     };
@@ -470,11 +470,16 @@ template <class T> struct LloydBounds {
     }
 };
 
-// a[0..D) += w (x - shift) for row x = r of X, x - shift in T (as the chunk's copy holds it).
+// a[0..D) += w (x - shift) for row x = r of X, x - shift in T (as the chunk's copy
+// holds it); `aligned`: X's address is a multiple of T's size.
 template <class T>
-inline void add_row(const Data& X, const T* sh, int64_t r, double w, double* a) {
-    const T* x = static_cast<const T*>(X.ptr) + r * X.row_stride;
+inline void add_row(const Data& X, bool aligned, const T* sh, int64_t r, double w, double* a) {
     const int64_t D = X.d, cs = X.col_stride;
+    if (!aligned) {  // element by element
+        for (int64_t i = 0; i < D; ++i) a[i] += w * double(T(element<T>(X, r, i) - sh[i]));
+        return;
+    }
+    const T* x = static_cast<const T*>(X.ptr) + r * X.row_stride;
     if (cs == 1)
         for (int64_t i = 0; i < D; ++i) a[i] += w * double(T(x[i] - sh[i]));
     else
@@ -482,8 +487,9 @@ inline void add_row(const Data& X, const T* sh, int64_t r, double w, double* a) 
 }
 
 // Lloyd's sums: per label, the weighted sums of its rows (K x D), their weights
-// (K) and the number of its rows of nonzero weight (K): a label without any has
-// weight 0 exactly, as scikit-learn's sums give it.
+// (K) and, where the sums are updated rather than summed again, the number of its
+// rows of nonzero weight (K): a label left without any has weight 0 exactly, as
+// scikit-learn's sums give it.
 struct LloydSums {
     std::vector<double> v;
     int64_t K, D;
@@ -518,6 +524,7 @@ int64_t assign_pass(const Data& X, const double* sw, const T* sh, const Geometry
     const int64_t D = X.d, B = g.B, copy = LloydSums::width(K, D);
     const bool update = sums && bd && !bd->fresh;  // the sums by the rows that changed label
     const int64_t width = !sums ? 1 : update ? copy + 1 : kCopies * copy + 1;
+    const bool aligned = reinterpret_cast<uintptr_t>(X.ptr) % alignof(T) == 0;
     std::vector<T> m2c(static_cast<size_t>(K * D)), norms(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k) {
         double s = 0.0;
@@ -548,7 +555,8 @@ int64_t assign_pass(const Data& X, const double* sw, const T* sh, const Geometry
         int64_t changed = 0;
         for (int64_t p = 0; p < m; p += W) {
             V best, second, xx{};
-            const V label = nearest<T>(ch.xt.data() + p, B, D, K, m2c.data(), norms.data(), best, second);
+            const V label = bd ? nearest<T, true>(ch.xt.data() + p, B, D, K, m2c.data(), norms.data(), best, second)
+                               : nearest<T, false>(ch.xt.data() + p, B, D, K, m2c.data(), norms.data(), best, second);
             if (bd)
                 for (int64_t i = 0; i < D; ++i) {
                     const V x = vload<V>(ch.xt.data() + i * B + p);
@@ -561,8 +569,8 @@ int64_t assign_pass(const Data& X, const double* sw, const T* sh, const Geometry
                     ++changed;
                     if (update) {  // the row moves from label `was` to l
                         const double w = double(ch.w[b]);
-                        add_row<T>(X, sh, r, -w, acc + was * D);
-                        add_row<T>(X, sh, r, w, acc + l * D);
+                        add_row<T>(X, aligned, sh, r, -w, acc + was * D);
+                        add_row<T>(X, aligned, sh, r, w, acc + l * D);
                         acc[K * D + was] -= w, acc[K * D + l] += w;
                         acc[K * (D + 1) + was] -= w != 0.0, acc[K * (D + 1) + l] += w != 0.0;
                     }
@@ -580,8 +588,8 @@ int64_t assign_pass(const Data& X, const double* sw, const T* sh, const Geometry
             double* a = acc + (b % kCopies) * copy;
             const double w = double(ch.w[b]);
             a[K * D + lab[b]] += w;
-            a[K * (D + 1) + lab[b]] += w != 0.0;
-            add_row<T>(X, sh, r0 + b, w, a + lab[b] * D);
+            if (bd) a[K * (D + 1) + lab[b]] += w != 0.0;  // for the updates
+            add_row<T>(X, aligned, sh, r0 + b, w, a + lab[b] * D);
         }
     });
     if (update) {
