@@ -113,26 +113,29 @@ inline int64_t gather_packed(const T* base, const T* sh, int64_t rows, int64_t B
 }
 
 // Rows with unit column stride and at least W features: W x W blocks transposed
-// through registers, for the first D - D mod W features of W rows at a time.
-template <class T>
-inline int64_t gather_blocks(const T* base, int64_t rs, int64_t D, const T* sh, int64_t rows, int64_t B,
-                             T* __restrict xt) {
+// through registers, for the first D - D mod W features of W rows at a time;
+// row(p) is the address of the p-th row to copy (of `rows`).
+template <class T, class Row>
+inline int64_t gather_blocks(Row row, int64_t D, const T* sh, int64_t rows, int64_t B, T* __restrict xt) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     int64_t b = 0;
     for (; b + W <= rows; b += W) {
-        // the rows two blocks on (within the chunk) are prefetched: the hardware
-        // prefetchers do not follow W interleaved row streams well (k-means++
-        // seeding, which is this copy and little else, 15-20 % faster on S3-S5)
-        const T* ahead = base + std::min(b + 2 * W, rows - W) * rs;
+        // the rows two blocks on are prefetched: the hardware prefetchers do not
+        // follow W interleaved row streams well (k-means++ seeding, which is this
+        // copy and little else, 15-20 % faster on S3-S5), nor scattered rows
+        const int64_t ahead = std::min(b + 2 * W, rows - W);
         for (int64_t j = 0; j + W <= D; j += W) {
             V in[W], out[W];
-            for (int q = 0; q < W; ++q) in[q] = vload<V>(base + (b + q) * rs + j);
-            for (int q = 0; q < W; ++q) __builtin_prefetch(ahead + q * rs + j);
+            for (int q = 0; q < W; ++q) in[q] = vload<V>(row(b + q) + j);
+            for (int q = 0; q < W; ++q) __builtin_prefetch(row(ahead + q) + j);
             deinterleave<W>(in, out);
             for (int i = 0; i < W; ++i) vstore(xt + (j + i) * B + b, out[i] - sh[j + i]);
         }
     }
+    // the features left over, for the rows the blocks covered
+    for (int64_t p = 0; p < b; ++p)
+        for (int64_t i = D / W * W; i < D; ++i) xt[i * B + p] = row(p)[i] - sh[i];
     return b;
 }
 
@@ -154,12 +157,8 @@ inline void gather_typed(const T* base, const Data& X, const T* sh, int64_t r0, 
             default: break;
         }
     }
-    if (b == 0 && cs == 1 && D >= W) {
-        b = gather_blocks(base, rs, D, sh, rows, B, xt);
-        // the features left over, for the rows the blocks covered
-        for (int64_t p = 0; p < b; ++p)
-            for (int64_t i = D / W * W; i < D; ++i) xt[i * B + p] = base[p * rs + i] - sh[i];
-    }
+    if (b == 0 && cs == 1 && D >= W)
+        b = gather_blocks<T>([&](int64_t p) { return base + p * rs; }, D, sh, rows, B, xt);
     // 8 rows at a time: contiguous runs of 8 stores into the feature-major copy
     constexpr int R = 8;
     for (; b + R <= rows; b += R) {

@@ -149,12 +149,10 @@ std::vector<double> block_sums(const Data& X, const Geometry& g, int64_t width, 
 // Rows r0 + idx[p] (p < m) of a chunk of X minus the shift into xt (feature-major,
 // B rows), then zero rows to a whole vector; returns the number of rows copied.
 // Most of a chunk: the whole chunk's copy (contiguous reads; then row p is row p
-// of the chunk). Otherwise gather_blocks's transposition, from rows scattered in
-// the chunk.
+// of the chunk). Otherwise gather_blocks's transposition of the scattered rows.
 template <class T>
 int64_t gather_rows(const Data& X, const T* sh, int64_t r0, int64_t rows, int32_t* idx, int64_t m, int64_t B,
                     T* __restrict xt) {
-    using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     if (4 * m > 3 * rows) {
         gather<T>(X, sh, r0, rows, B, xt, nullptr, 0);
@@ -164,18 +162,7 @@ int64_t gather_rows(const Data& X, const T* sh, int64_t r0, int64_t rows, int32_
     int64_t p = 0;
     if (X.col_stride == 1 && D >= W && reinterpret_cast<uintptr_t>(X.ptr) % alignof(T) == 0) {
         const T* base = static_cast<const T*>(X.ptr) + r0 * rs;
-        for (; p + W <= m; p += W) {
-            const int32_t* ahead = idx + std::min(p + 2 * W, m - W);  // scattered rows: prefetch by hand
-            for (int64_t j = 0; j + W <= D; j += W) {
-                V in[W], out[W];
-                for (int q = 0; q < W; ++q) in[q] = vload<V>(base + idx[p + q] * rs + j);
-                for (int q = 0; q < W; ++q) __builtin_prefetch(base + ahead[q] * rs + j);
-                deinterleave<W>(in, out);
-                for (int i = 0; i < W; ++i) vstore(xt + (j + i) * B + p, out[i] - sh[j + i]);
-            }
-            for (int64_t i = D / W * W; i < D; ++i)
-                for (int q = 0; q < W; ++q) xt[i * B + p + q] = base[idx[p + q] * rs + i] - sh[i];
-        }
+        p = gather_blocks<T>([&](int64_t q) { return base + idx[q] * rs; }, D, sh, m, B, xt);
     }
     for (; p < m; ++p)
         for (int64_t i = 0; i < D; ++i) xt[i * B + p] = element<T>(X, r0 + idx[p], i) - sh[i];
@@ -317,6 +304,13 @@ void search_cumulative(const double* sw, const T* closest, const Geometry& g, co
     }
 }
 
+// Bits of an index below K.
+inline int64_t index_bits(int64_t K) {
+    int64_t bits = 0;
+    while (bits < 63 && (int64_t(1) << bits) < K) ++bits;
+    return bits;
+}
+
 template <class T, class S>
 void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int64_t K, int64_t first,
                        int64_t n_trials, const double* draws, const Exec& ex, int64_t* indices) {
@@ -331,10 +325,8 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
     std::fill(closest.data(), closest.data() + closest.size(), std::numeric_limits<T>::infinity());
     // short rows cost little more to read than the bookkeeping that would skip them
     const double margin = Seeding<S>::template margin<T>(D);
-    int64_t bits = 0;  // of a seed index
-    while (bits < 63 && (int64_t(1) << bits) < K) ++bits;
     const bool prune = margin >= 0.0 && D * int64_t(sizeof(T)) >= kPruneSeedingRowBytes &&
-                       bits + n_trials <= int64_t(8 * sizeof(S));
+                       index_bits(K) + n_trials <= int64_t(8 * sizeof(S));
     Buffer<S> state(prune ? n : 0);  // zeroed: the first seed, no candidate
     Seeding<S> sd;
     sd.L = int(n_trials);
@@ -390,9 +382,7 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
 template <class T>
 void kmeans_plusplus_s(const Data& X, const double* sw, const double* shift, int64_t K, int64_t first,
                        int64_t n_trials, const double* draws, const Exec& ex, int64_t* indices) {
-    int64_t bits = 0;
-    while (bits < 63 && (int64_t(1) << bits) < K) ++bits;
-    if (bits + n_trials <= 16)
+    if (index_bits(K) + n_trials <= 16)
         kmeans_plusplus_t<T, uint16_t>(X, sw, shift, K, first, n_trials, draws, ex, indices);
     else
         kmeans_plusplus_t<T, uint32_t>(X, sw, shift, K, first, n_trials, draws, ex, indices);
@@ -443,8 +433,9 @@ inline typename Simd<T>::V nearest(const T* xt, int64_t B, int64_t D, int64_t K,
 // u = eps / 2): while gap > 0 the computed nearest centre is the row's label, and
 // the row is not read to find it. When the centres move by p_k, a row of label a
 // loses at most p_a + max_{j != a} p_j of G (and kappa times any growth of max
-// ||c||): that is taken from its gap. Labels, sums and centres are those of
-// computing every row, bit for bit.
+// ||c||): that is taken from its gap. The labels of given centres are those of
+// computing every row, bit for bit (the sums, updated by the rows that change
+// label, differ from summing every row again by rounding).
 template <class T> struct LloydBounds {
     float* gap = nullptr;      // per row, rounded down; none yet at the first pass
     bool fresh = true;         // no gap is known yet: every row is read
