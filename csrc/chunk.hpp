@@ -96,6 +96,18 @@ template <int D, class V> inline void deinterleave(const V* in, V* out) {
     }
 }
 
+// W vectors -> the vector of their sums (lane q: the sum of a[q]'s lanes), in
+// place in a[0]: pairs of vectors halve to one by adding their even and odd
+// lanes, a fixed order done with shuffles in registers.
+template <int N, class V> inline void lane_sums(V* a) {
+    if constexpr (N > 1) {
+        constexpr auto lanes = std::make_index_sequence<sizeof(V) / sizeof(a[0][0])>{};
+        for (int k = 0; k < N / 2; ++k)
+            a[k] = even_lanes(a[2 * k], a[2 * k + 1], lanes) + odd_lanes(a[2 * k], a[2 * k + 1], lanes);
+        lane_sums<N / 2>(a);
+    }
+}
+
 // Rows stored back to back (row stride D, column stride 1), D a power of two
 // up to 8: W rows at a time through registers.
 template <class T, int D>

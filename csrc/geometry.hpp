@@ -37,6 +37,7 @@ inline Geometry make_geometry(int64_t n, int64_t D, int64_t K, Cov cov) {
     // log-densities) within about 256 KiB, i.e. in L2
     int64_t B = kMaxChunkRows;
     while (B > kMinChunkRows && B * (3 * D + K) * 8 > (256 << 10)) B /= 2;
+    while (B > kRowQuantum && B * 3 * D * 8 > kWideChunkBytes) B /= 2;
     // and no more rows than X has, in whole vectors: a few wide rows (10 of a
     // million features) are not padded to 64 (the padding rows are zeros that
     // add nothing, so results are the same)

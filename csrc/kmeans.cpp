@@ -21,12 +21,14 @@ namespace emfast {
 namespace {
 
 // A thread's copy of a chunk's rows: the rows read (idx), shifted,
-// feature-major (xt[i * B + p]), the chunk's weights and, for seeding, each
-// row's min(closest, distance) to each of L candidates (vals, L x B).
+// feature-major (xt[i * B + p]) or, for seeding's row-major kernel where it
+// cannot read X in place, row-major (xa, rows of Dp), the chunk's weights and,
+// for seeding, each row's min(closest, distance) to each of L candidates (vals, L x B).
 template <class T> struct ChunkRows {
-    Buffer<T> xt, w, vals;
+    Buffer<T> xt, xa, w, vals;
     Buffer<int32_t> idx;
-    ChunkRows(int64_t D, int64_t B, int64_t L = 0) : xt(round_up(D, 4) * B), w(B), vals(L * B), idx(B) {}
+    ChunkRows(int64_t D, int64_t B, int64_t L = 0, int64_t Dxt = -1, int64_t Dxa = 0)
+        : xt((Dxt < 0 ? round_up(D, 4) : Dxt) * B), xa(Dxa * B), w(B), vals(L * B), idx(B) {}
 };
 
 template <class T> Buffer<T> shift_in(const double* shift, int64_t D) {
@@ -39,18 +41,57 @@ template <class T> Buffer<T> shift_in(const double* shift, int64_t D) {
 Geometry kmeans_geometry(const Data& X, int64_t K) { return make_geometry(X.n, X.d, K, Cov::Spherical); }
 
 // For the rows of a chunk from v on (W of them): d[l] = ||x - c_l||^2 exactly (no
-// norms expansion) for the L <= kMaxTrials candidates c (L x D, row-major).
+// norms expansion) for the L <= kMaxTrials candidates c (L rows of Dc, row-major).
 constexpr int64_t kMaxTrials = 16;  // 2 + log K candidates: K < e^14
 template <class T, int L>
-inline void squared_distances(const T* xt, int64_t B, int64_t D, const T* c, typename Simd<T>::V (&d)[L]) {
+inline void squared_distances(const T* xt, int64_t B, int64_t D, int64_t Dc, const T* c,
+                              typename Simd<T>::V (&d)[L]) {
     using V = typename Simd<T>::V;
     for (int l = 0; l < L; ++l) d[l] = V{};
     for (int64_t i = 0; i < D; ++i) {
         const V x = vload<V>(xt + i * B);
         for (int l = 0; l < L; ++l) {
-            const V e = x - c[l * D + i];
+            const V e = x - c[l * Dc + i];
             d[l] += e * e;
         }
+    }
+}
+
+// The same for W rows read in place (x[q]: the address of row q, unit column
+// stride): lane q of d[l] is sum_i ((x_q[i] - sh[i]) - c_l[i])^2, summed per lane
+// over whole vectors of features, the features after the last whole vector in
+// one more (zeros beyond D: sh and c are zero-padded to Dp), then across lanes
+// (lane_sums). No transposition: the rows are read as they lie in memory.
+template <class T, int L>
+inline void row_distances(const T* const* x, int64_t D, int64_t Dp, const T* sh, const T* c,
+                          typename Simd<T>::V (&d)[L]) {
+    using V = typename Simd<T>::V;
+    constexpr int W = Simd<T>::W;
+    const int64_t Dv = D / W * W;
+    V acc[L][W];
+    for (int q = 0; q < W; ++q) {
+        V a[L] = {};  // one row's partial sums, in registers: each x - sh serves every candidate
+        for (int64_t i = 0; i < Dv; i += W) {
+            const V xs = vload<V>(x[q] + i) - vload<V>(sh + i);
+            for (int l = 0; l < L; ++l) {
+                const V e = xs - vload<V>(c + l * Dp + i);
+                a[l] += e * e;
+            }
+        }
+        if (Dv < D) {
+            V t{};
+            for (int64_t i = Dv; i < D; ++i) t[i - Dv] = x[q][i];
+            const V xs = t - vload<V>(sh + Dv);
+            for (int l = 0; l < L; ++l) {
+                const V e = xs - vload<V>(c + l * Dp + Dv);
+                a[l] += e * e;
+            }
+        }
+        for (int l = 0; l < L; ++l) acc[l][q] = a[l];
+    }
+    for (int l = 0; l < L; ++l) {
+        lane_sums<W>(acc[l]);
+        d[l] = acc[l][0];
     }
 }
 
@@ -127,12 +168,14 @@ template <class S> struct Seeding {
 
 // Runs body(chunk, thread's rows, block partial sums of `width` doubles) over all
 // chunks and returns the block sums added in block order.
+// Each thread's ChunkRows: xt of Dxt features (-1: D rounded up to 4), xa of Dxa.
 template <class T, class Body>
-std::vector<double> block_sums(const Data& X, const Geometry& g, int64_t width, int64_t L, const Exec& ex, Body body) {
+std::vector<double> block_sums(const Data& X, const Geometry& g, int64_t width, int64_t L, const Exec& ex, Body body,
+                               int64_t Dxt = -1, int64_t Dxa = 0) {
     const int nt = thread_count(ex, g.n_blocks, g.work);
     std::vector<ChunkRows<T>> rows;
     rows.reserve(size_t(nt));
-    for (int t = 0; t < nt; ++t) rows.emplace_back(X.d, g.B, L);
+    for (int t = 0; t < nt; ++t) rows.emplace_back(X.d, g.B, L, Dxt, Dxa);
     std::vector<double> parts(size_t(g.n_blocks * width), 0.0);
     Interruption intr(ex, g.n_blocks);
     parallel_for(g.n_blocks, nt, intr, [&](int64_t b, int thread) {
@@ -181,15 +224,76 @@ inline typename Simd<T>::V gather_lanes(const T* v, const int32_t* idx, int64_t 
     return out;
 }
 
+// How the seeding passes read a chunk's rows. Rows of at least
+// kRowMajorSeedingBytes: row_distances, on X in place where it has unit column
+// stride and T's alignment, else on a shifted row-major copy of the rows read
+// (xa); the two give the same bits ((x - shift) - c either way). Shorter rows:
+// the feature-major copy (xt) and squared_distances, which read a short row's
+// features with fewer instructions than a row-major sum across lanes.
+template <class T> struct SeedRows {
+    using V = typename Simd<T>::V;
+    static constexpr int W = Simd<T>::W;
+    const Data& X;
+    int64_t D, Dp;         // features, and rounded up to whole vectors
+    bool row_major, in_place;
+    Buffer<T> shift, sub;  // zero-padded to Dp: the shift, and what row_distances subtracts
+
+    SeedRows(const Data& X_, const double* sh) : X(X_), D(X_.d), Dp(round_up(X_.d, W)), shift(Dp), sub(Dp) {
+        row_major = D * int64_t(sizeof(T)) >= kRowMajorSeedingBytes;
+        in_place = X.col_stride == 1 && reinterpret_cast<uintptr_t>(X.ptr) % alignof(T) == 0;
+        for (int64_t i = 0; i < D; ++i) shift[i] = T(sh[i]);
+        if (in_place) std::copy(shift.data(), shift.data() + Dp, sub.data());
+    }
+    int64_t xt_features() const { return row_major ? 0 : round_up(D, 4); }
+    int64_t xa_features() const { return row_major && !in_place ? Dp : 0; }
+
+    // Prepares the m rows idx[0..m) of a chunk (every row where m == rows) for
+    // distances(); returns how many rows it holds, in idx's order (every row of
+    // the chunk where the feature-major copy takes it whole).
+    int64_t load(ChunkRows<T>& ch, int64_t r0, int64_t rows, int32_t* idx, int64_t m, int64_t B) const {
+        if (!row_major) return gather_rows<T>(X, shift.data(), r0, rows, idx, m, B, ch.xt.data());
+        // rows read in place: from a quarter of the chunk on, read it whole (rows
+        // pruning skips give the same bits): scattered rows cost about as much
+        // memory traffic as the whole chunk (the prefetchers fetch the gaps)
+        if (in_place && 4 * m > rows) return rows;
+        if (!in_place)
+            for (int64_t p = 0; p < m; ++p) {
+                T* out = ch.xa.data() + p * Dp;
+                const int64_t r = r0 + (m == rows ? p : idx[p]);
+                for (int64_t i = 0; i < D; ++i) out[i] = element<T>(X, r, i) - shift[i];
+            }
+        return m;
+    }
+    // Distances of the held rows p..p + lanes (lanes <= W; the lanes beyond are
+    // padding, a row at distance ||c_l|| from every candidate) to the L
+    // candidates c; m: the rows held.
+    template <int L>
+    void distances(const ChunkRows<T>& ch, int64_t r0, const int32_t* idx, int64_t m, bool dense, int64_t p,
+                   int64_t lanes, int64_t B, const T* c, V (&d)[L]) const {
+        if (!row_major) return squared_distances<T, L>(ch.xt.data() + p, B, D, Dp, c, d);
+        const T* x[W];
+        const T* base = static_cast<const T*>(X.ptr);
+        auto at = [&](int64_t k) {
+            return in_place ? base + (r0 + (dense ? k : idx[k])) * X.row_stride : ch.xa.data() + k * Dp;
+        };
+        for (int q = 0; q < W; ++q) x[q] = q < lanes ? at(p + q) : sub.data();  // minus sub: a row of zeros
+        // the rows two vectors on: scattered rows defeat the hardware prefetchers
+        if (in_place)
+            for (int64_t k = p + 2 * W; k < std::min(p + 3 * W, m); ++k)
+                for (int64_t i = 0; i < D; i += 64 / int64_t(sizeof(T))) __builtin_prefetch(at(k) + i);
+        row_distances<T, L>(x, D, Dp, sub.data(), c, d);
+    }
+};
+
 // For each candidate row l: sum_b w_b min(closest_b, ||x_b - cand_l||^2); marks
 // in sd.state the candidates that come closer to each row.
 template <class T, class S>
-std::vector<double> candidate_potentials(const Data& X, const double* sw, const T* sh, const Geometry& g,
+std::vector<double> candidate_potentials(const Data& X, const double* sw, const SeedRows<T>& sr, const Geometry& g,
                                          const std::vector<T>& cands, int64_t L, const T* closest,
                                          const Seeding<S>& sd, const Exec& ex) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
-    const int64_t D = X.d, B = g.B;
+    const int64_t B = g.B;
     std::vector<double> pots;
     with_trials(L, [&](auto trials) {
         constexpr int NL = trials();
@@ -198,8 +302,7 @@ std::vector<double> candidate_potentials(const Data& X, const double* sw, const 
             const T* cl = closest + r0;
             int32_t* idx = ch.idx.data();
             gather_weights(sw, r0, rows, B, ch.w.data());
-            const int64_t m = gather_rows<T>(X, sh, r0, rows, idx, sd.candidates_rows(cl, r0, rows, idx), B,
-                                             ch.xt.data());
+            const int64_t m = sr.load(ch, r0, rows, idx, sd.candidates_rows(cl, r0, rows, idx), B);
             // the sums of w min(closest, distance), a vector of rows at a time in row
             // order; state: the candidates that came closer. Rows read from part of
             // the chunk leave their values in vals (closest where not read) for the sums.
@@ -218,7 +321,7 @@ std::vector<double> candidate_potentials(const Data& X, const double* sw, const 
                 const int64_t lanes = std::min<int64_t>(W, m - p);
                 const V old = gather_lanes<T>(cl, idx, p, lanes, dense);
                 V d[NL];
-                squared_distances<T, NL>(ch.xt.data() + p, B, D, cands.data(), d);
+                sr.template distances<NL>(ch, r0, idx, m, dense, p, lanes, B, cands.data(), d);
                 const V w = vload<V>(ch.w.data() + p);
                 M bits{};
                 for (int l = 0; l < NL; ++l) {
@@ -239,7 +342,7 @@ std::vector<double> candidate_potentials(const Data& X, const double* sw, const 
                     for (int l = 0; l < NL; ++l) sum[l] += w * vload<V>(vals + l * B + v);
                 }
             for (int l = 0; l < NL; ++l) acc[l] += double(hsum<T>(sum[l]));
-        });
+        }, sr.xt_features(), sr.xa_features());
     });
     return pots;
 }
@@ -248,8 +351,8 @@ std::vector<double> candidate_potentials(const Data& X, const double* sw, const 
 // closest seed <- `seed` where the candidate is closer); returns the sums of
 // w_b closest_b per chunk (for search_cumulative).
 template <class T, class S>
-std::vector<double> update_closest(const Data& X, const double* sw, const T* sh, const Geometry& g, const T* cand,
-                                   T* closest, const Seeding<S>& sd, int64_t seed, const Exec& ex) {
+std::vector<double> update_closest(const Data& X, const double* sw, const SeedRows<T>& sr, const Geometry& g,
+                                   const T* cand, T* closest, const Seeding<S>& sd, int64_t seed, const Exec& ex) {
     using V = typename Simd<T>::V;
     constexpr int W = Simd<T>::W;
     std::vector<double> chunk_sums(static_cast<size_t>(g.n_chunks));
@@ -258,13 +361,13 @@ std::vector<double> update_closest(const Data& X, const double* sw, const T* sh,
         T* cl = closest + r0;
         int32_t* idx = ch.idx.data();
         gather_weights(sw, r0, rows, g.B, ch.w.data());
-        const int64_t m = gather_rows<T>(X, sh, r0, rows, idx, sd.update_rows(r0, rows, idx), g.B, ch.xt.data());
+        const int64_t m = sr.load(ch, r0, rows, idx, sd.update_rows(r0, rows, idx), g.B);
         const bool dense = m == rows;  // every row read: idx[p] = p
         for (int64_t p = 0; p < m; p += W) {
             const int64_t lanes = std::min<int64_t>(W, m - p);
             const V old = gather_lanes<T>(cl, idx, p, lanes, dense);
             V d[1];
-            squared_distances<T, 1>(ch.xt.data() + p, g.B, X.d, cand, d);
+            sr.template distances<1>(ch, r0, idx, m, dense, p, lanes, g.B, cand, d);
             const auto closer = d[0] < old;
             const V least = closer ? d[0] : old;  // vmin(old, d), the same value
             if (dense && lanes == W)
@@ -278,7 +381,7 @@ std::vector<double> update_closest(const Data& X, const double* sw, const T* sh,
         double total = 0.0;
         for (int64_t b = 0; b < rows; ++b) total += double(ch.w[b]) * double(cl[b]);
         chunk_sums[size_t(c)] = total;
-    });
+    }, sr.xt_features(), sr.xa_features());
     return chunk_sums;
 }
 
@@ -316,9 +419,10 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
                        int64_t n_trials, const double* draws, const Exec& ex, int64_t* indices) {
     const int64_t D = X.d, n = X.n;
     const Geometry g = kmeans_geometry(X, n_trials);
-    const Buffer<T> sh = shift_in<T>(shift, D);
+    const SeedRows<T> sr(X, shift);
+    const int64_t Dp = sr.Dp;  // the candidates' rows, zero-padded
     auto row = [&](int64_t i, T* out) {  // row i, shifted, as the passes compute it
-        for (int64_t j = 0; j < D; ++j) out[j] = element<T>(X, i, j) - sh[j];
+        for (int64_t j = 0; j < D; ++j) out[j] = element<T>(X, i, j) - sr.shift[j];
     };
     // each row's distance to its closest seed, padded to whole vectors, and that seed
     Buffer<T> closest(round_up(n, Simd<T>::W));
@@ -331,10 +435,10 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
     Seeding<S> sd;
     sd.L = int(n_trials);
     sd.state = prune ? state.data() : nullptr;
-    std::vector<T> cands(static_cast<size_t>(n_trials * D)), seed(static_cast<size_t>(D));
+    std::vector<T> cands(static_cast<size_t>(n_trials * Dp)), seed(static_cast<size_t>(D));
     row(first, cands.data());
     indices[0] = first;
-    std::vector<double> chunk_sums = update_closest<T>(X, sw, sh.data(), g, cands.data(), closest.data(), sd, 0, ex);
+    std::vector<double> chunk_sums = update_closest<T>(X, sw, sr, g, cands.data(), closest.data(), sd, 0, ex);
     double pot = 0.0;
     for (double s : chunk_sums) pot += s;
     std::vector<double> targets(static_cast<size_t>(n_trials));
@@ -348,7 +452,7 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
         for (int64_t l = 0; l < n_trials; ++l) targets[size_t(l)] = u[order[size_t(l)]] * pot;
         search_cumulative<T>(sw, closest.data(), g, chunk_sums, targets.data(), n_trials, found.data());
         for (int64_t l = 0; l < n_trials; ++l) ids[size_t(order[size_t(l)])] = found[size_t(l)];
-        for (int64_t l = 0; l < n_trials; ++l) row(ids[size_t(l)], cands.data() + l * D);
+        for (int64_t l = 0; l < n_trials; ++l) row(ids[size_t(l)], cands.data() + l * Dp);
         if (sd.state) {  // each seed's reach (its squared distances to the candidates in double)
             sd.reach.assign(size_t(c), 0.0);
             for (int64_t k = 0; k < c; ++k) {
@@ -357,7 +461,7 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
                 for (int64_t l = 0; l < n_trials; ++l) {
                     double s = 0.0;
                     for (int64_t j = 0; j < D; ++j) {
-                        const double e = double(seed[size_t(j)]) - double(cands[size_t(l * D + j)]);
+                        const double e = double(seed[size_t(j)]) - double(cands[size_t(l * Dp + j)]);
                         s += e * e;
                     }
                     least = std::min(least, s);
@@ -366,11 +470,11 @@ void kmeans_plusplus_t(const Data& X, const double* sw, const double* shift, int
             }
         }
         const std::vector<double> pots =
-            candidate_potentials<T>(X, sw, sh.data(), g, cands, n_trials, closest.data(), sd, ex);
+            candidate_potentials<T>(X, sw, sr, g, cands, n_trials, closest.data(), sd, ex);
         const int64_t best = std::min_element(pots.begin(), pots.end()) - pots.begin();  // the first minimum
         pot = pots[size_t(best)];
         sd.chosen = best;
-        chunk_sums = update_closest<T>(X, sw, sh.data(), g, cands.data() + best * D, closest.data(), sd, c, ex);
+        chunk_sums = update_closest<T>(X, sw, sr, g, cands.data() + best * Dp, closest.data(), sd, c, ex);
         indices[c] = ids[size_t(best)];
         report(ex, "k-means++", c + 1, K);
     }
@@ -708,15 +812,17 @@ void kmeans_closest(const Data& X, const double* sw, const double* shift, const 
     auto run = [&](auto tag) {
         using T = decltype(tag);
         const Geometry g = kmeans_geometry(X, L);
-        const Buffer<T> sh = shift_in<T>(shift, X.d);
-        std::vector<T> c(cands, cands + L * X.d);  // rows of X minus the shift, in T: exact
+        const SeedRows<T> sr(X, shift);
+        std::vector<T> c(size_t(L * sr.Dp));  // rows of X minus the shift, in T (exact), zero-padded
+        for (int64_t l = 0; l < L; ++l)
+            for (int64_t i = 0; i < X.d; ++i) c[size_t(l * sr.Dp + i)] = T(cands[l * X.d + i]);
         T* cl = static_cast<T*>(closest);
         if (update) {
-            const std::vector<double> sums = update_closest<T, uint32_t>(X, sw, sh.data(), g, c.data(), cl, {}, 0, ex);
+            const std::vector<double> sums = update_closest<T, uint32_t>(X, sw, sr, g, c.data(), cl, {}, 0, ex);
             out[0] = 0.0;
             for (double s : sums) out[0] += s;
         } else {
-            const std::vector<double> pots = candidate_potentials<T, uint32_t>(X, sw, sh.data(), g, c, L, cl, {}, ex);
+            const std::vector<double> pots = candidate_potentials<T, uint32_t>(X, sw, sr, g, c, L, cl, {}, ex);
             std::copy(pots.begin(), pots.end(), out);
         }
     };

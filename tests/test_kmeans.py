@@ -92,9 +92,11 @@ def test_empty_clusters_are_relocated_as_scikit_learn_relocates_them(seed, n, K,
         (np.float64, 25_000, 16, 40, "C", True),
         (np.float64, 8_000, 64, 6, "C", False),
         (np.float64, 6_000, 20, 450, "C", False),  # K > 402: seeding's row state in 32 bits
+        (np.float64, 12_001, 37, 10, "C", True),  # seeding reads rows in place, features past whole vectors
         (np.float32, 6_000, 32, 8, "C", False),
         (np.float32, 5_000, 48, 10, "F", True),
         (np.float32, 8_000, 40, 6, "C", True),
+        (np.float32, 6_001, 70, 24, "C", False),
     ],
 )
 def test_kmeans_that_skips_rows_is_scikit_learns(dtype, n, D, K, order, weighted):
@@ -110,3 +112,40 @@ def test_kmeans_that_skips_rows_is_scikit_learns(dtype, n, D, K, order, weighted
         theirs = KMeans(K, n_init=1, random_state=D).fit(X, sample_weight=w)
     np.testing.assert_array_equal(labels, theirs.labels_)
     assert theirs.n_iter_ >= 5  # Lloyd ran long enough to skip rows
+
+
+def _misaligned(X):
+    buf = np.zeros(X.nbytes + 1, dtype=np.uint8)
+    out = buf[1:].view(X.dtype).reshape(X.shape)
+    out[...] = X
+    assert out.ctypes.data % X.dtype.itemsize
+    return out
+
+
+# Seeding reads rows of at least 256 bytes where they lie (unit column stride,
+# aligned), else through a shifted row-major copy; shorter rows through a
+# feature-major copy. Every layout of X gives the same seeds (each way computes
+# (x - shift) - c in the same order), and scikit-learn's labels.
+@pytest.mark.parametrize("dtype, D", [(np.float64, 37), (np.float64, 64), (np.float32, 70), (np.float64, 20)])
+def test_seeds_do_not_depend_on_the_layout(dtype, D):
+    rng = np.random.RandomState(D)
+    n, K = 4_001, 9
+    centres = rng.normal(size=(K, D)) * 3.0  # separate clusters: most rows are skipped late on
+    X = (rng.standard_normal((n, D)) + centres[rng.randint(K, size=n)] + 50.0).astype(dtype)
+    shift = np.asarray(ArrayData(X).column_mean_and_variance()[0], dtype=np.float64)
+    layouts = {
+        "C": X,
+        "F": np.asfortranarray(X),
+        "misaligned": _misaligned(X),
+        "reversed rows": np.ascontiguousarray(X[::-1])[::-1],
+        "every other column": np.repeat(X, 2, axis=1)[:, ::2],
+    }
+    seeds = {name: list(kmeans.kmeans_plusplus(ArrayData(A), K, np.random.RandomState(0), shift))
+             for name, A in layouts.items()}
+    for name in layouts:
+        assert seeds[name] == seeds["C"], name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = kmeans.kmeans_labels(ArrayData(layouts["misaligned"]), K, np.random.RandomState(1))
+        theirs = KMeans(K, n_init=1, random_state=1).fit(X)
+    np.testing.assert_array_equal(labels, theirs.labels_)

@@ -43,7 +43,8 @@ int64_t add(int64_t a, int64_t b) { return checked_add(a, b, "the memory plan");
 
 // Bytes of one thread's rows in a k-means pass with L candidates (csrc/kmeans.cpp ChunkRows).
 int64_t kmeans_rows_bytes(int64_t D, int64_t B, int64_t L, int64_t item) {
-    return add(mul(add(mul(emfast::round_up(D, 4), B), mul(L + 1, B)), item), mul(4, B));
+    // a chunk's copy: feature-major (D rounded up to 4) or row-major (to a whole vector)
+    return add(mul(add(mul(emfast::round_up(D, 16), B), mul(L + 1, B)), item), mul(4, B));
 }
 
 int64_t threads(int n_threads, int64_t items, double work) {
