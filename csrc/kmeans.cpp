@@ -228,8 +228,8 @@ inline typename Simd<T>::V gather_lanes(const T* v, const int32_t* idx, int64_t 
 // kRowMajorSeedingBytes: row_distances, on X in place where it has unit column
 // stride and T's alignment, else on a shifted row-major copy of the rows read
 // (xa); the two give the same bits ((x - shift) - c either way). Shorter rows:
-// the feature-major copy (xt) and squared_distances, which read a short row's
-// features with fewer instructions than a row-major sum across lanes.
+// the feature-major copy (xt) and squared_distances (row by row, rows of 64 and
+// 128 bytes, S6's and S1's, gained 4-10 %, inside this machine's noise).
 template <class T> struct SeedRows {
     using V = typename Simd<T>::V;
     static constexpr int W = Simd<T>::W;
