@@ -31,8 +31,9 @@ template <class T> struct ChunkRows {
         : xt((Dxt < 0 ? round_up(D, 4) : Dxt) * B), xa(Dxa * B), w(B), vals(L * B), idx(B) {}
 };
 
-template <class T> Buffer<T> shift_in(const double* shift, int64_t D) {
-    Buffer<T> sh(D);
+// The shift in T, zero-padded to `padded` entries (at least D).
+template <class T> Buffer<T> shift_in(const double* shift, int64_t D, int64_t padded = 0) {
+    Buffer<T> sh(std::max(D, padded));
     for (int64_t i = 0; i < D; ++i) sh[i] = T(shift[i]);
     return sh;
 }
@@ -71,21 +72,18 @@ inline void row_distances(const T* const* x, int64_t D, int64_t Dp, const T* sh,
     V acc[L][W];
     for (int q = 0; q < W; ++q) {
         V a[L] = {};  // one row's partial sums, in registers: each x - sh serves every candidate
-        for (int64_t i = 0; i < Dv; i += W) {
-            const V xs = vload<V>(x[q] + i) - vload<V>(sh + i);
+        auto add = [&](V xv, int64_t i) {
+            const V xs = xv - vload<V>(sh + i);
             for (int l = 0; l < L; ++l) {
                 const V e = xs - vload<V>(c + l * Dp + i);
                 a[l] += e * e;
             }
-        }
+        };
+        for (int64_t i = 0; i < Dv; i += W) add(vload<V>(x[q] + i), i);
         if (Dv < D) {
             V t{};
             for (int64_t i = Dv; i < D; ++i) t[i - Dv] = x[q][i];
-            const V xs = t - vload<V>(sh + Dv);
-            for (int l = 0; l < L; ++l) {
-                const V e = xs - vload<V>(c + l * Dp + Dv);
-                a[l] += e * e;
-            }
+            add(t, Dv);
         }
         for (int l = 0; l < L; ++l) acc[l][q] = a[l];
     }
@@ -238,10 +236,10 @@ template <class T> struct SeedRows {
     bool row_major, in_place;
     Buffer<T> shift, sub;  // zero-padded to Dp: the shift, and what row_distances subtracts
 
-    SeedRows(const Data& X_, const double* sh) : X(X_), D(X_.d), Dp(round_up(X_.d, W)), shift(Dp), sub(Dp) {
+    SeedRows(const Data& X_, const double* sh)
+        : X(X_), D(X_.d), Dp(round_up(X_.d, W)), shift(shift_in<T>(sh, D, Dp)), sub(Dp) {
         row_major = D * int64_t(sizeof(T)) >= kRowMajorSeedingBytes;
         in_place = X.col_stride == 1 && reinterpret_cast<uintptr_t>(X.ptr) % alignof(T) == 0;
-        for (int64_t i = 0; i < D; ++i) shift[i] = T(sh[i]);
         if (in_place) std::copy(shift.data(), shift.data() + Dp, sub.data());
     }
     int64_t xt_features() const { return row_major ? 0 : round_up(D, 4); }
