@@ -1,6 +1,8 @@
 // The M-step: sufficient statistics -> weights, means, covariances, precision
 // Cholesky factors. Small (K x D^2) work in float64.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "constants.hpp"
@@ -12,14 +14,41 @@ namespace {
 
 // sum_k a[k] b[k] in eight partial sums: independent chains that the compiler
 // can put in one vector (a single running sum waits on every add: the
-// factorisations of a 1024 x 1024 covariance took 0.4 s)
-inline double dot(const double* a, const double* b, int64_t n) {
-    double s[8] = {};
-    int64_t k = 0;
+// factorisations of a 1024 x 1024 covariance took 0.4 s). dot_finish ends a dot
+// whose partial sums s hold its first `from` elements (a multiple of 8).
+inline double dot_finish(const double* a, const double* b, int64_t from, int64_t n, double (&s)[8]) {
+    int64_t k = from;
     for (; k + 8 <= n; k += 8)
         for (int q = 0; q < 8; ++q) s[q] += a[k + q] * b[k + q];
     for (; k < n; ++k) s[0] += a[k] * b[k];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+inline double dot(const double* a, const double* b, int64_t n) {
+    double s[8] = {};
+    return dot_finish(a, b, 0, n, s);
+}
+
+// The partial sums of R x Q dots, a[r][q] with b[q], over their first `common`
+// elements (a multiple of 8), lane for lane those of dot(): R Q chains of vector
+// multiply-adds side by side where one dot has a single chain, which waits on
+// each add's latency; each load of b[q] serves R dots.
+template <int R, int Q> void dot_starts(const double* const (&a)[R][Q], const double* const (&b)[Q], int64_t common,
+                                        double (&s)[R][Q][8]) {
+    typedef double V8 __attribute__((vector_size(64)));
+    V8 acc[R][Q] = {};
+    for (int64_t k = 0; k < common; k += 8)
+        for (int q = 0; q < Q; ++q) {
+            V8 y;
+            std::memcpy(&y, b[q] + k, sizeof y);
+            for (int r = 0; r < R; ++r) {
+                V8 x;
+                std::memcpy(&x, a[r][q] + k, sizeof x);
+                acc[r][q] += x * y;
+            }
+        }
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < Q; ++q)
+            for (int e = 0; e < 8; ++e) s[r][q][e] = acc[r][q][e];
 }
 
 // Lower Cholesky factor of the symmetric D x D matrix a (row-major) into l.
@@ -32,49 +61,139 @@ inline double dot(const double* a, const double* b, int64_t n) {
 // and Stability of Numerical Algorithms, Thm 10.3), whatever the earlier
 // pivots: a rank-deficient scatter plus reg_covar, which LAPACK factors and
 // scikit-learn fits, is accepted here too (not repaired).
-// Columns of factors this wide poll for an interruption (each is D^2 / 2
-// multiply-adds or more); a narrower matrix is too quick for a poll per column
-// (reading the clock cost more than a 10 x 10 factorisation): the caller polls
-// once per matrix.
+// Factors this wide poll for an interruption once per block of columns (each
+// D^2 / 2 multiply-adds or more) and may use threads; a narrower matrix is too
+// quick for polls (reading the clock cost more than a 10 x 10 factorisation):
+// the caller polls once per matrix.
 constexpr int64_t kPollWidth = 64;
 
-bool cholesky(const double* a, int64_t D, double* l, Interruption& intr) {
+// Columns computed together, row by row: each row of the factor is then read
+// from memory once per block rather than once per column (a 1 024 x 1 024 factor,
+// 8 MB, does not stay in the core's cache). Every entry is the same dot product,
+// in the same order, as column by column, whatever the threads: the results are
+// bit for bit those of the plain loops.
+constexpr int64_t kColumnBlock = 8;
+static_assert(kColumnBlock % 8 == 0, "cholesky_rows takes the dots' first j0 elements in whole vectors");
+constexpr int64_t kRowsPerItem = 64;  // rows of the factor per parallel work item
+
+// Entries (i, j) of the lower Cholesky factor for rows i in [i0, i1) and the
+// block's columns j in [j0, min(j1, i + 1)). Entry (i, j) needs rows i and j
+// left of column j: earlier blocks, and this block's columns left of j in row i
+// (just done) and in row j <= i. So below a whole block, the dots' first j0
+// elements are independent, and taken side by side. False if a pivot fails
+// (rows of the block only).
+bool cholesky_rows(const double* a, int64_t D, double* l, int64_t j0, int64_t j1, int64_t i0, int64_t i1) {
+    constexpr int Q = int(kColumnBlock), R = 2;
     const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
-    for (int64_t j = 0; j < D; ++j) {
-        if (D >= kPollWidth && intr.check()) throw Interrupted();
-        for (int64_t i = j; i < D; ++i) {
-            const double s = a[i * D + j] - dot(l + i * D, l + j * D, j);
-            if (i == j) {
-                if (!(s > tiny * a[j * D + j]) || !(s >= kMinVariance) || !std::isfinite(s)) return false;
-                l[j * D + j] = std::sqrt(s);
-            } else {
-                l[i * D + j] = s / l[j * D + j];
+    for (int64_t i = i0; i < i1; i += R) {
+        double s[R][Q][8] = {};
+        const bool joint = j1 - j0 == Q && i >= j1 && i + R <= i1;
+        if (joint) {
+            const double* rows[R][Q];
+            const double* block[Q];
+            for (int q = 0; q < Q; ++q) {
+                block[q] = l + (j0 + q) * D;
+                for (int r = 0; r < R; ++r) rows[r][q] = l + (i + r) * D;
+            }
+            dot_starts<R, Q>(rows, block, j0, s);
+        }
+        for (int64_t ii = i; ii < std::min(i + R, i1); ++ii) {
+            const double* li = l + ii * D;
+            for (int64_t j = j0; j < std::min(j1, ii + 1); ++j) {
+                const double v = a[ii * D + j] - dot_finish(li, l + j * D, joint ? j0 : 0, j, s[ii - i][j - j0]);
+                if (ii == j) {
+                    if (!(v > tiny * a[j * D + j]) || !(v >= kMinVariance) || !std::isfinite(v)) return false;
+                    l[j * D + j] = std::sqrt(v);
+                } else {
+                    l[ii * D + j] = v / l[j * D + j];
+                }
             }
         }
-        for (int64_t i = 0; i < j; ++i) l[i * D + j] = 0.0;
+    }
+    return true;
+}
+
+// body(item) for item in [0, items), on the threads `work` multiply-adds pay
+// for; the calling thread polls for an interruption between items.
+template <class Body> void for_items(int64_t items, double work, const Exec& ex, Interruption& intr, Body body) {
+    const int nt = thread_count(ex, items, work);
+    if (nt > 1) return parallel_for(items, nt, intr, [&](int64_t item, int) { body(item); });
+    for (int64_t item = 0; item < items; ++item) {
+        if (intr.check()) throw Interrupted();
+        body(item);
+    }
+}
+
+bool cholesky(const double* a, int64_t D, double* l, const Exec& ex, Interruption& intr) {
+    for (int64_t j0 = 0; j0 < D; j0 += kColumnBlock) {
+        const int64_t j1 = std::min(j0 + kColumnBlock, D);
+        if (D < kPollWidth) {  // too quick for polls or threads: the caller polls
+            if (!cholesky_rows(a, D, l, j0, j1, j0, D)) return false;
+        } else {
+            if (intr.check()) throw Interrupted();
+            if (!cholesky_rows(a, D, l, j0, j1, j0, j1)) return false;  // the block's pivots
+            // the rows below depend on the block's rows only: any order, any thread
+            const int64_t below = D - j1;
+            for_items((below + kRowsPerItem - 1) / kRowsPerItem, double(below) * double(j1) * double(j1 - j0), ex,
+                      intr, [&](int64_t item) {
+                          const int64_t i0 = j1 + item * kRowsPerItem;
+                          cholesky_rows(a, D, l, j0, j1, i0, std::min(D, i0 + kRowsPerItem));
+                      });
+        }
+        for (int64_t j = j0; j < j1; ++j)
+            for (int64_t i = 0; i < j; ++i) l[i * D + j] = 0.0;
     }
     return true;
 }
 
 // P = L^-T (upper triangular), so that P P^T = (L L^T)^-1.
-void inverse_transpose(const double* l, int64_t D, double* p, Interruption& intr) {
-    // column c of L^-1 by forward substitution, stored as row c of P
-    for (int64_t c = 0; c < D; ++c) {
-        if (D >= kPollWidth && intr.check()) throw Interrupted();
-        double* row = p + c * D;
-        for (int64_t i = 0; i < c; ++i) row[i] = 0.0;
-        for (int64_t i = c; i < D; ++i) {
-            row[i] = ((i == c ? 1.0 : 0.0) - dot(l + i * D + c, row + c, i - c)) / l[i * D + i];
+void inverse_transpose(const double* l, int64_t D, double* p, const Exec& ex, Interruption& intr) {
+    // column c of L^-1 by forward substitution, stored as row c of P; a block of
+    // columns at a time, row by row (as in cholesky); blocks are independent
+    constexpr int Q = int(kColumnBlock), R = 2;
+    auto block = [&](int64_t b) {
+        const int64_t c0 = b * Q, c1 = std::min(c0 + Q, D);
+        for (int64_t c = c0; c < c1; ++c) std::fill(p + c * D, p + c * D + c, 0.0);
+        for (int64_t i = c0; i < D; i += R) {
+            // column c's dot: row i of L and column c of L^-1 from entry c on;
+            // once the block is whole and under both rows, side by side over the
+            // elements every column has
+            double s[R][Q][8] = {};
+            const bool joint = c1 - c0 == Q && i >= c1 - 1 && i + R <= D;
+            const int64_t common = joint ? (i - (c1 - 1)) / 8 * 8 : 0;
+            if (joint) {
+                const double* rows[R][Q];
+                const double* cols[Q];
+                for (int q = 0; q < Q; ++q) {
+                    cols[q] = p + (c0 + q) * D + c0 + q;
+                    for (int r = 0; r < R; ++r) rows[r][q] = l + (i + r) * D + c0 + q;
+                }
+                dot_starts<R, Q>(rows, cols, common, s);
+            }
+            for (int64_t ii = i; ii < std::min(i + R, D); ++ii) {
+                const double* li = l + ii * D;
+                for (int64_t c = c0; c < std::min(c1, ii + 1); ++c) {
+                    double* row = p + c * D;
+                    const double d = dot_finish(li + c, row + c, common, ii - c, s[ii - i][c - c0]);
+                    row[ii] = ((ii == c ? 1.0 : 0.0) - d) / l[ii * D + ii];
+                }
+            }
         }
+    };
+    const int64_t blocks = (D + kColumnBlock - 1) / kColumnBlock;
+    if (D < kPollWidth) {  // too quick for a poll per block: the caller polls
+        for (int64_t b = 0; b < blocks; ++b) block(b);
+        return;
     }
+    for_items(blocks, double(D) * double(D) * double(D) / 6.0, ex, intr, block);
 }
 
 // Precision factor of one full matrix, with the smallest jitter that works.
-double full_precision(double* cov, int64_t D, double* prec, double scale, Interruption& intr) {
+double full_precision(double* cov, int64_t D, double* prec, double scale, const Exec& ex, Interruption& intr) {
     if (intr.check()) throw Interrupted();
     std::vector<double> l(static_cast<size_t>(D * D));
     double jitter = 0.0;
-    if (!cholesky(cov, D, l.data(), intr)) {
+    if (!cholesky(cov, D, l.data(), ex, intr)) {
         // from the largest entry, not the trace: D times it makes any finite
         // matrix diagonally dominant, so the loop below always ends
         double largest = 0.0;
@@ -84,11 +203,11 @@ double full_precision(double* cov, int64_t D, double* prec, double scale, Interr
         for (int t = 0; t < 60; ++t, base *= 10.0) {
             for (int64_t i = 0; i < D; ++i) cov[i * D + i] += base - jitter;
             jitter = base;
-            if (cholesky(cov, D, l.data(), intr)) break;
+            if (cholesky(cov, D, l.data(), ex, intr)) break;
             if (t == 59) throw std::runtime_error("could not regularise a covariance matrix (non-finite values?)");
         }
     }
-    inverse_transpose(l.data(), D, prec, intr);
+    inverse_transpose(l.data(), D, prec, ex, intr);
     return jitter;
 }
 
@@ -154,9 +273,9 @@ void precision_cholesky(Cov cov, int64_t K, int64_t D, double* covariances, doub
     switch (cov) {
         case Cov::Full:
             for (int64_t k = 0; k < K; ++k)
-                jitter[k] = full_precision(covariances + k * D * D, D, prec_chol + k * D * D, scale, intr);
+                jitter[k] = full_precision(covariances + k * D * D, D, prec_chol + k * D * D, scale, ex, intr);
             break;
-        case Cov::Tied: jitter[0] = full_precision(covariances, D, prec_chol, scale, intr); break;
+        case Cov::Tied: jitter[0] = full_precision(covariances, D, prec_chol, scale, ex, intr); break;
         case Cov::Diag:
             for (int64_t k = 0; k < K; ++k) {
                 jitter[k] = 0.0;

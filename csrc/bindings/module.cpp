@@ -695,7 +695,7 @@ py::dict m_step(const F64& s0, const F64& s1, const F64& s2, const F64& centers,
         check_finite(rs, "resp");
         st.resp.assign(rs.data(), rs.data() + st.K);
     }
-    const emfast::Exec ex = python_exec(1);
+    const emfast::Exec ex = python_exec(0);  // threads for wide factorisations only (mstep.cpp)
     const emfast::MStepResult r = without_gil([&] {
         return numerical("m_step", [&] { return kernels().m_step(st, centers.data(), reg_covar, empty_threshold, scale, ex); });
     });
@@ -737,7 +737,7 @@ py::tuple precision_cholesky(const F64& covariances, const std::string& cov, dou
     check_call(Call::MStep, 0, D, K, c, 8, 1);
     std::vector<double> cv(covariances.data(), covariances.data() + covariances.size());
     std::vector<double> pc(cv.size()), jit(static_cast<size_t>(K));
-    const emfast::Exec ex = python_exec(1);
+    const emfast::Exec ex = python_exec(0);  // threads for wide factorisations only (mstep.cpp)
     without_gil([&] {
         numerical("precision_cholesky",
                   [&] { kernels().precision_cholesky(c, K, D, cv.data(), pc.data(), scale, jit.data(), ex); });
@@ -943,7 +943,7 @@ py::dict variational_m_step(const py::object& s0_, const py::object& s1_, const 
     st.s1.assign(s1.data(), s1.data() + s1.size());
     st.s2.assign(s2.data(), s2.data() + s2.size());
     st.centers.assign(centers.data(), centers.data() + centers.size());
-    const emfast::Exec ex = python_exec(1);
+    const emfast::Exec ex = python_exec(0);  // threads for wide factorisations only (mstep.cpp)
     const emfast::VariationalPosterior p =
         without_gil([&] { return m_step_checked(pr.p, st, reg_covar, scale, counts, ex); });
     if (!p.finite_covariances) non_finite_covariances();

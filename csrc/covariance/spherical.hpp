@@ -13,8 +13,12 @@ template <class T> struct SphericalKernel {
         constexpr int W = Simd<T>::W;
         const T* m = md.mean(k);
         const T p2 = md.prec(k)[0] * md.prec(k)[0];
-        int64_t v = 0;  // four vectors of rows at a time, then one (B is a whole number of them)
+        // four vectors of rows at a time, then two, then one (B is a whole number of
+        // them): independent chains of multiply-adds (a chunk of wide rows may hold
+        // only two vectors); each row's sum is the same whichever
+        int64_t v = 0;
         for (; v + 4 * W <= B; v += 4 * W) rows<4>(xt + v, B, md.D(), m, p2, out + v);
+        for (; v + 2 * W <= B; v += 2 * W) rows<2>(xt + v, B, md.D(), m, p2, out + v);
         for (; v < B; v += W) rows<1>(xt + v, B, md.D(), m, p2, out + v);
     }
 
