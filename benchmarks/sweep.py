@@ -6,6 +6,7 @@
     python benchmarks/sweep.py --csv examples/data/sweep.csv --plot docs/_static/sweep.png
     python benchmarks/sweep.py --D 1024 --cov full tied               # a slice of the grid
     python benchmarks/sweep.py --from-csv examples/data/sweep.csv --plot sweep.png
+    python benchmarks/sweep.py --from-csv grid.csv slice.csv    # the slice's points replace the grid's
 
 The grid: N in 100 .. 10^6, D in 1 .. 16 384, K in 1 .. 512, the four covariance
 types. A point is run when scikit-learn's arithmetic per iteration (N K D for diag
@@ -179,6 +180,15 @@ def read_csv(path):
     return rows
 
 
+def merge(runs):
+    """The points of several runs; a later run's point replaces an earlier one's."""
+    points = {}
+    for rows in runs:
+        for r in rows:
+            points[(r["N"], r["D"], r["K"], r["cov"], r["dtype"])] = r
+    return list(points.values())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--budget", type=float, default=3e8, help="largest N K D (or N K D^2) per iteration")
@@ -186,12 +196,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a few small points")
     parser.add_argument("--csv", help="write the measurements here (rewritten after each point)")
     parser.add_argument("--plot", help="draw the speed-ups into this image")
-    parser.add_argument("--from-csv", help="plot and summarise an earlier run instead of measuring")
+    parser.add_argument("--from-csv", nargs="+", metavar="CSV",
+                        help="plot and summarise earlier runs instead of measuring (a point in a later\n"
+                             "file replaces the same point, N D K covariance dtype, in an earlier one)")
     for axis, kind in (("N", int), ("D", int), ("K", int), ("cov", str)):
         parser.add_argument(f"--{axis}", nargs="+", type=kind, help=f"these values of {axis} instead of the grid's")
     args = parser.parse_args()
     if args.from_csv:
-        rows = read_csv(args.from_csv)
+        rows = merge([read_csv(path) for path in args.from_csv])
         summary(rows)
     else:
         grid = dict(QUICK if args.quick else GRID)

@@ -43,3 +43,19 @@ def test_shape_sweep_measures_and_plots(tmp_path):
     assert lines[0].startswith("N,D,K,cov,dtype,work,") and len(lines) == 1 + 4
     assert "default fit: 4 points" in run.stdout
     assert image.stat().st_size > 10_000
+
+
+def test_shape_sweep_merges_runs(tmp_path):
+    """--from-csv with several files: a later file's point replaces the earlier one."""
+    header = "N,D,K,cov,dtype,work,iter_emfast,iter_sklearn,fit_emfast,fit_sklearn\n"
+    (tmp_path / "grid.csv").write_text(header + "100,8,2,full,float64,12800,2.0,1.0,,\n"
+                                       "100,8,2,diag,float64,1600,1.0,4.0,,\n")
+    (tmp_path / "slice.csv").write_text(header + "100,8,2,full,float64,12800,1.0,3.0,,\n")
+    run = subprocess.run(
+        [sys.executable, os.path.join(BENCH_DIR, "sweep.py"), "--from-csv", "grid.csv", "slice.csv"],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    # 3x (the slice's full point, not the grid's 0.5x) and 4x: minimum 3x, none below 1
+    assert "one iteration: 2 points, geometric mean 3.5x, minimum 3.00x (N=100, D=8, K=2, full, float64), 0 below 1" \
+        in run.stdout, run.stdout
