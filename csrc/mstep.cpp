@@ -80,8 +80,8 @@ constexpr int64_t kRowsPerItem = 64;  // rows of the factor per parallel work it
 // block's columns j in [j0, min(j1, i + 1)). Entry (i, j) needs rows i and j
 // left of column j: earlier blocks, and this block's columns left of j in row i
 // (just done) and in row j <= i. So below a whole block, the dots' first j0
-// elements are independent, and taken side by side. False if a pivot fails
-// (rows of the block only).
+// elements depend on earlier blocks only: taken side by side, two rows at a
+// time. False if a pivot fails (rows of the block only).
 bool cholesky_rows(const double* a, int64_t D, double* l, int64_t j0, int64_t j1, int64_t i0, int64_t i1) {
     constexpr int Q = int(kColumnBlock), R = 2;
     const double tiny = 4.0 * double(D) * std::numeric_limits<double>::epsilon();
