@@ -74,7 +74,7 @@ def default_fit(impl, X, k, cov):
     return time.perf_counter() - t0
 
 
-def run(grid, budget, dtypes, out):
+def run(grid, budget, dtypes, out, repeats=None):
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -86,14 +86,14 @@ def run(grid, budget, dtypes, out):
         X = make_data(n, d, k, dtype=dtype)
         init = initial_parameters(X, k, cov)
         w = work(n, d, k, cov)
-        repeats = 3 if w < 1e7 else 1
+        reps = repeats or (3 if w < 1e7 else 1)
         n_iter = 20 if w < 1e6 else 5 if w < 1e8 else 2  # small points: enough time to measure
-        it = {impl: per_iteration(impl, X, init, cov, n_iter=n_iter, repeats=repeats)
+        it = {impl: per_iteration(impl, X, init, cov, n_iter=n_iter, repeats=reps)
               for impl in ("emfast", "sklearn")}
         fit = {"emfast": np.nan, "sklearn": np.nan}
         if w <= budget / 10:
             times = {"emfast": [], "sklearn": []}
-            for _ in range(repeats):
+            for _ in range(reps):
                 for impl in times:
                     times[impl].append(default_fit(impl, X, k, cov))
             fit = {impl: float(np.median(t)) for impl, t in times.items()}
@@ -195,6 +195,8 @@ def main():
     parser.add_argument("--dtypes", nargs="+", default=["float64"])
     parser.add_argument("--quick", action="store_true", help="a few small points")
     parser.add_argument("--csv", help="write the measurements here (rewritten after each point)")
+    parser.add_argument("--repeats", type=int, help="measurements per point and library, medians kept\n"
+                                                    "(default: 3 below 10^7 multiply-adds an iteration, else 1)")
     parser.add_argument("--plot", help="draw the speed-ups into this image")
     parser.add_argument("--from-csv", nargs="+", metavar="CSV",
                         help="plot and summarise earlier runs instead of measuring (a point in a later\n"
@@ -208,7 +210,7 @@ def main():
     else:
         grid = dict(QUICK if args.quick else GRID)
         grid.update({axis: getattr(args, axis) for axis in grid if getattr(args, axis)})
-        rows = run(grid, args.budget, [np.dtype(d) for d in args.dtypes], args.csv)
+        rows = run(grid, args.budget, [np.dtype(d) for d in args.dtypes], args.csv, args.repeats)
     if args.plot:
         plot(rows, args.plot)
 

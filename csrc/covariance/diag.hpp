@@ -12,28 +12,35 @@ namespace emfast {
 template <class T> struct DiagKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
         constexpr int W = Simd<T>::W;
-        const T* mp = md.mp.data() + k * md.dims.Dm;
-        const T* p = md.prec(k);
         // four vectors of rows at a time, then two, then one (B is a whole number of
         // them): independent chains of multiply-adds (a chunk of wide rows may hold
         // only two vectors); each row's sum is the same whichever
         int64_t v = 0;
-        for (; v + 4 * W <= B; v += 4 * W) rows<4>(xt + v, B, md.D(), p, mp, out + v);
-        for (; v + 2 * W <= B; v += 2 * W) rows<2>(xt + v, B, md.D(), p, mp, out + v);
-        for (; v < B; v += W) rows<1>(xt + v, B, md.D(), p, mp, out + v);
+        for (; v + 4 * W <= B; v += 4 * W) components<4, 1>(md, k, xt + v, B, out + v);
+        for (; v + 2 * W <= B; v += 2 * W) components<2, 1>(md, k, xt + v, B, out + v);
+        for (; v < B; v += W) components<1, 1>(md, k, xt + v, B, out + v);
     }
 
-    // sum_i (x_i p_i - mp_i)^2 for U vectors of rows
-    template <int U> static void rows(const T* xt, int64_t B, int64_t D, const T* p, const T* mp, T* out) {
+    // sum_i (x_i p_i - mp_i)^2 for U vectors of rows and the KB components from k0
+    // (component c's into out + c B)
+    template <int U, int KB>
+    static void components(const Model<T>& md, int64_t k0, const T* xt, int64_t B, T* out) {
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        V a[U] = {};
-        for (int64_t i = 0; i < D; ++i)
+        const T* p[KB];
+        const T* mp[KB];
+        for (int c = 0; c < KB; ++c) p[c] = md.prec(k0 + c), mp[c] = md.mp.data() + (k0 + c) * md.dims.Dm;
+        V a[KB][U] = {};
+        for (int64_t i = 0; i < md.D(); ++i)
             for (int u = 0; u < U; ++u) {
-                const V y = vload<V>(xt + i * B + u * W) * p[i] - mp[i];
-                a[u] += y * y;
+                const V x = vload<V>(xt + i * B + u * W);
+                for (int c = 0; c < KB; ++c) {
+                    const V y = x * p[c][i] - mp[c][i];
+                    a[c][u] += y * y;
+                }
             }
-        for (int u = 0; u < U; ++u) vstore(out + u * W, a[u]);
+        for (int c = 0; c < KB; ++c)
+            for (int u = 0; u < U; ++u) vstore(out + c * B + u * W, a[c][u]);
     }
 
     static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,

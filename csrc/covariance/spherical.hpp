@@ -11,28 +11,36 @@ namespace emfast {
 template <class T> struct SphericalKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
         constexpr int W = Simd<T>::W;
-        const T* m = md.mean(k);
-        const T p2 = md.prec(k)[0] * md.prec(k)[0];
         // four vectors of rows at a time, then two, then one (B is a whole number of
         // them): independent chains of multiply-adds (a chunk of wide rows may hold
         // only two vectors); each row's sum is the same whichever
         int64_t v = 0;
-        for (; v + 4 * W <= B; v += 4 * W) rows<4>(xt + v, B, md.D(), m, p2, out + v);
-        for (; v + 2 * W <= B; v += 2 * W) rows<2>(xt + v, B, md.D(), m, p2, out + v);
-        for (; v < B; v += W) rows<1>(xt + v, B, md.D(), m, p2, out + v);
+        for (; v + 4 * W <= B; v += 4 * W) components<4, 1>(md, k, xt + v, B, out + v);
+        for (; v + 2 * W <= B; v += 2 * W) components<2, 1>(md, k, xt + v, B, out + v);
+        for (; v < B; v += W) components<1, 1>(md, k, xt + v, B, out + v);
     }
 
-    // p^2 sum_i (x_i - m_i)^2 for U vectors of rows
-    template <int U> static void rows(const T* xt, int64_t B, int64_t D, const T* m, T p2, T* out) {
+    // p^2 sum_i (x_i - m_i)^2 for U vectors of rows and the KB components from k0
+    // (component c's into out + c B)
+    template <int U, int KB>
+    static void components(const Model<T>& md, int64_t k0, const T* xt, int64_t B, T* out) {
         using V = typename Simd<T>::V;
         constexpr int W = Simd<T>::W;
-        V a[U] = {};
-        for (int64_t i = 0; i < D; ++i)
+        const T* m[KB];
+        for (int c = 0; c < KB; ++c) m[c] = md.mean(k0 + c);
+        V a[KB][U] = {};
+        for (int64_t i = 0; i < md.D(); ++i)
             for (int u = 0; u < U; ++u) {
-                const V y = vload<V>(xt + i * B + u * W) - m[i];
-                a[u] += y * y;
+                const V x = vload<V>(xt + i * B + u * W);
+                for (int c = 0; c < KB; ++c) {
+                    const V y = x - m[c][i];
+                    a[c][u] += y * y;
+                }
             }
-        for (int u = 0; u < U; ++u) vstore(out + u * W, a[u] * p2);
+        for (int c = 0; c < KB; ++c) {
+            const T p2 = md.prec(k0 + c)[0] * md.prec(k0 + c)[0];
+            for (int u = 0; u < U; ++u) vstore(out + c * B + u * W, a[c][u] * p2);
+        }
     }
 
     static void accumulate(const Model<T>& md, int64_t k, const Chunk<T>& ch, const T* r, const T* w, int64_t n,
