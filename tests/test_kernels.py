@@ -97,6 +97,29 @@ def close(a, b, rtol):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov", ["diag", "spherical"])
+@pytest.mark.parametrize("N", [10, 30])
+def test_em_pass_of_chunks_of_one_or_two_vectors(variant_core, dtype, cov, N):
+    """Chunks of one or two vectors of rows (few rows, or wide ones) take four
+    components per read of the chunk: log-likelihood and statistics against the
+    brute-force E-step, with components in groups of four and left over (K = 6)."""
+    rng = np.random.RandomState(N)
+    K, D = 6, 700
+    params = random_params(rng, K, D, cov)
+    X = (rng.normal(scale=2.0, size=(N, D)) + params["means"][rng.randint(K, size=N)]).astype(dtype)
+    log_w, means, pc = as_params(params).native()
+    st = variant_core.em_pass(X, None, log_w, means, pc, cov, as_params(params).shift(dtype), 0, 0)
+    lp = brute_log_prob(X, params, cov)
+    lse = logsumexp(lp, axis=1)
+    s0, s1, s2 = brute_stats(X, np.ones(N), np.exp(lp - lse[:, None]), st["centers"], cov)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    close(st["loglik"], lse.sum(), rtol)
+    close(st["s0"], s0, rtol)
+    close(st["s1"], s1, rtol * 10)
+    close(st["s2"], s2, rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cov", COV_TYPES)
 @pytest.mark.parametrize("D", [1, 2, 3, 4, 17, 40])
 @pytest.mark.parametrize("weighted", [True, False])
