@@ -399,6 +399,22 @@ template <class T> struct Chunk {
     int64_t rows;  // rows of X in this chunk (the rest is padding)
 };
 
+// ---------------------------------------------------------------- per-row distances
+
+// The diagonal and spherical E-step's Kernel::components<U, KB> (U vectors of
+// rows, KB components from k0) over a chunk's B rows: four vectors at a time for
+// one component, then two, then one. Independent chains of multiply-adds (a chunk
+// of wide rows holds one or two vectors); each row's sum is the same whichever.
+template <class Kernel, int KB, class T>
+inline void over_row_vectors(const Model<T>& md, int64_t k0, const T* xt, int64_t B, T* out) {
+    constexpr int W = Simd<T>::W;
+    int64_t v = 0;
+    if constexpr (KB == 1)
+        for (; v + 4 * W <= B; v += 4 * W) Kernel::template components<4, 1>(md, k0, xt + v, B, out + v);
+    for (; v + 2 * W <= B; v += 2 * W) Kernel::template components<2, KB>(md, k0, xt + v, B, out + v);
+    for (; v < B; v += W) Kernel::template components<1, KB>(md, k0, xt + v, B, out + v);
+}
+
 // ---------------------------------------------------------------- significant rows
 
 // A row's weighted responsibility r counts if r > eps^2 w: what the others

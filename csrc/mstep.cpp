@@ -14,8 +14,9 @@ namespace {
 
 // sum_k a[k] b[k] in eight partial sums: independent chains that the compiler
 // can put in one vector (a single running sum waits on every add: the
-// factorisations of a 1024 x 1024 covariance took 0.4 s). dot_finish ends a dot
-// whose partial sums s hold its first `from` elements (a multiple of 8).
+// factorisations of a 1024 x 1024 covariance took 0.4 s). The partial sums s
+// come in holding the dot's first `from` elements (a multiple of 8; zeros for
+// from = 0).
 inline double dot_finish(const double* a, const double* b, int64_t from, int64_t n, double (&s)[8]) {
     int64_t k = from;
     for (; k + 8 <= n; k += 8)
@@ -23,13 +24,9 @@ inline double dot_finish(const double* a, const double* b, int64_t from, int64_t
     for (; k < n; ++k) s[0] += a[k] * b[k];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
-inline double dot(const double* a, const double* b, int64_t n) {
-    double s[8] = {};
-    return dot_finish(a, b, 0, n, s);
-}
 
 // The partial sums of R x Q dots, a[r][q] with b[q], over their first `common`
-// elements (a multiple of 8), lane for lane those of dot(): R Q chains of vector
+// elements (a multiple of 8), lane for lane those of dot_finish: R Q chains of vector
 // multiply-adds side by side where one dot has a single chain, which waits on
 // each add's latency; each load of b[q] serves R dots.
 template <int R, int Q> void dot_starts(const double* const (&a)[R][Q], const double* const (&b)[Q], int64_t common,
@@ -113,17 +110,6 @@ bool cholesky_rows(const double* a, int64_t D, double* l, int64_t j0, int64_t j1
     return true;
 }
 
-// body(item) for item in [0, items), on the threads `work` multiply-adds pay
-// for; the calling thread polls for an interruption between items.
-template <class Body> void for_items(int64_t items, double work, const Exec& ex, Interruption& intr, Body body) {
-    const int nt = thread_count(ex, items, work);
-    if (nt > 1) return parallel_for(items, nt, intr, [&](int64_t item, int) { body(item); });
-    for (int64_t item = 0; item < items; ++item) {
-        if (intr.check()) throw Interrupted();
-        body(item);
-    }
-}
-
 bool cholesky(const double* a, int64_t D, double* l, const Exec& ex, Interruption& intr) {
     for (int64_t j0 = 0; j0 < D; j0 += kColumnBlock) {
         const int64_t j1 = std::min(j0 + kColumnBlock, D);
@@ -134,11 +120,12 @@ bool cholesky(const double* a, int64_t D, double* l, const Exec& ex, Interruptio
             if (!cholesky_rows(a, D, l, j0, j1, j0, j1)) return false;  // the block's pivots
             // the rows below depend on the block's rows only: any order, any thread
             const int64_t below = D - j1;
-            for_items((below + kRowsPerItem - 1) / kRowsPerItem, double(below) * double(j1) * double(j1 - j0), ex,
-                      intr, [&](int64_t item) {
-                          const int64_t i0 = j1 + item * kRowsPerItem;
-                          cholesky_rows(a, D, l, j0, j1, i0, std::min(D, i0 + kRowsPerItem));
-                      });
+            const int64_t items = (below + kRowsPerItem - 1) / kRowsPerItem;
+            parallel_for(items, thread_count(ex, items, double(below) * double(j1) * double(j1 - j0)), intr,
+                         [&](int64_t item, int) {
+                             const int64_t i0 = j1 + item * kRowsPerItem;
+                             cholesky_rows(a, D, l, j0, j1, i0, std::min(D, i0 + kRowsPerItem));
+                         });
         }
         for (int64_t j = j0; j < j1; ++j)
             for (int64_t i = 0; i < j; ++i) l[i * D + j] = 0.0;
@@ -185,7 +172,8 @@ void inverse_transpose(const double* l, int64_t D, double* p, const Exec& ex, In
         for (int64_t b = 0; b < blocks; ++b) block(b);
         return;
     }
-    for_items(blocks, double(D) * double(D) * double(D) / 6.0, ex, intr, block);
+    parallel_for(blocks, thread_count(ex, blocks, double(D) * double(D) * double(D) / 6.0), intr,
+                 [&](int64_t b, int) { block(b); });
 }
 
 // Precision factor of one full matrix, with the smallest jitter that works.

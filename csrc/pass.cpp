@@ -290,11 +290,8 @@ template <class T, class Kernel> void chunk_log_density(const Model<T>& md, cons
     if constexpr (std::is_same_v<Kernel, DiagKernel<T>> || std::is_same_v<Kernel, SphericalKernel<T>>) {
         // a chunk of one or two vectors of rows (wide rows: megabytes, past the
         // core's cache) is read once per four components rather than once per component
-        constexpr int W = Simd<T>::W;
-        if (B == W)
-            for (; k + 4 <= md.K; k += 4) Kernel::template components<1, 4>(md, k, xt, B, L + k * B);
-        if (B == 2 * W)
-            for (; k + 4 <= md.K; k += 4) Kernel::template components<2, 4>(md, k, xt, B, L + k * B);
+        if (B <= 2 * Simd<T>::W)
+            for (; k + 4 <= md.K; k += 4) over_row_vectors<Kernel, 4>(md, k, xt, B, L + k * B);
     }
     for (; k < md.K; ++k) Kernel::mahalanobis(md, k, xt, B, L + k * B);
     to_log_density(md, L, B);

@@ -11,14 +11,7 @@ namespace emfast {
 
 template <class T> struct DiagKernel {
     static void mahalanobis(const Model<T>& md, int64_t k, const T* xt, int64_t B, T* out) {
-        constexpr int W = Simd<T>::W;
-        // four vectors of rows at a time, then two, then one (B is a whole number of
-        // them): independent chains of multiply-adds (a chunk of wide rows may hold
-        // only two vectors); each row's sum is the same whichever
-        int64_t v = 0;
-        for (; v + 4 * W <= B; v += 4 * W) components<4, 1>(md, k, xt + v, B, out + v);
-        for (; v + 2 * W <= B; v += 2 * W) components<2, 1>(md, k, xt + v, B, out + v);
-        for (; v < B; v += W) components<1, 1>(md, k, xt + v, B, out + v);
+        over_row_vectors<DiagKernel, 1>(md, k, xt, B, out);
     }
 
     // sum_i (x_i p_i - mp_i)^2 for U vectors of rows and the KB components from k0
